@@ -1,0 +1,1 @@
+"""Fidus: the backend of a fund manager's investment-management platform."""

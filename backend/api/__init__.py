@@ -1,0 +1,1 @@
+"""The HTTP API: admin and client routes under /api/v1, health and metrics."""

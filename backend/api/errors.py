@@ -1,0 +1,90 @@
+"""The one place where exceptions become HTTP responses.
+
+Every error is answered as `{"error": {"code", "message", "details"}}`. Known conditions map
+to their status; anything unexpected is logged with its traceback and answered as a bare 500
+envelope with no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.errors import DatabaseUnavailable, FidusError
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "THROTTLED",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
+
+
+def _respond(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content=error_body(code, message, details),
+                        headers=headers)
+
+
+async def _fidus_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FidusError)
+    headers = None
+    if isinstance(exc, DatabaseUnavailable):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        logger.error("database unavailable: %s", exc.message)
+    elif exc.http_status >= 500:
+        logger.error("%s: %s", exc.code, exc.message)
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(int(retry_after))}
+    return _respond(exc.http_status, exc.code, exc.message, exc.details, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
+    return _respond(exc.status_code, code, message, None, dict(exc.headers or {}) or None)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    return _respond(422, "VALIDATION_ERROR", "the request is not valid", details)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _respond(500, "INTERNAL_ERROR", "an unexpected error occurred")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FidusError, _fidus_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

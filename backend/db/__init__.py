@@ -1,0 +1,1 @@
+"""Database access: connection manager, embedded development server, schema registry."""

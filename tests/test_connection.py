@@ -1,0 +1,147 @@
+import logging
+import socket
+
+import pytest
+from asgi_lifespan import LifespanManager
+import httpx
+
+from backend.api.app import create_app
+from backend.db.connection import ConnectionManager
+from backend.db.embedded import EmbeddedMongoServer
+from backend.errors import DatabaseUnavailable
+from tests.support import make_settings
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connect_makes_three_attempts_with_growing_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    settings = make_settings(
+        f"mongodb://127.0.0.1:{closed_port()}/", "fidus_test_unreachable",
+        mongodb_server_selection_timeout_ms=100,
+    )
+    manager = ConnectionManager(settings, sleep=fake_sleep)
+    caplog.set_level(logging.INFO, logger="backend.db.connection")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        await manager.connect()
+    attempts = [r for r in caplog.records if "connecting to the database (attempt" in r.message]
+    assert len(attempts) == 3
+    assert len(waits) == 2
+    # Exponential backoff: the base doubles (0.5 s, then 1 s), jitter adds at most 0.5 s.
+    assert 0.5 <= waits[0] <= 1.0
+    assert 1.0 <= waits[1] <= 1.5
+    assert "after 3 attempts" in caught.value.message
+    assert "\n" not in caught.value.message
+    assert isinstance(caught.value.__cause__, Exception)
+    assert not manager.connected
+
+
+async def test_authentication_failure_is_not_retried(caplog: pytest.LogCaptureFixture) -> None:
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+    from mongoeco.wire.auth import WireAuthUser
+
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    users = (WireAuthUser(username="fidus", password="right-password"),)
+    async with AsyncMongoEcoProxyServer(auth_users=users) as server:
+        uri = server.address.uri.replace("mongodb://", "mongodb://fidus:wrong-password@")
+        manager = ConnectionManager(make_settings(uri, "fidus_test_auth"), sleep=fake_sleep)
+        caplog.set_level(logging.INFO, logger="backend.db.connection")
+        with pytest.raises(DatabaseUnavailable) as caught:
+            await manager.connect()
+    attempts = [r for r in caplog.records if "connecting to the database (attempt" in r.message]
+    assert len(attempts) == 1
+    assert waits == []
+    assert "refused" in caught.value.message
+
+
+async def test_production_never_starts_the_embedded_server() -> None:
+    settings = make_settings("mongodb://127.0.0.1:1/", "x")
+    settings.mongodb_uri = None
+    object.__setattr__(settings, "fidus_env", settings.fidus_env.__class__("production"))
+    manager = ConnectionManager(settings)
+    with pytest.raises(DatabaseUnavailable, match="MONGODB_URI is required"):
+        await manager.connect()
+    assert not manager.embedded
+
+
+async def test_health_report_has_measured_figures(mongo_uri: str, db_name: str) -> None:
+    async with ConnectionManager(make_settings(mongo_uri, db_name)) as manager:
+        await manager.database["probe"].insert_one({"n": 1})
+        report = await manager.health()
+        await manager.client.drop_database(db_name)
+    assert report.status == "healthy"
+    assert report.ping_ms is not None and report.ping_ms > 0
+    assert report.server_version
+    assert report.collections == 1 and report.objects == 1
+    assert report.indexes is not None and report.indexes >= 1
+    assert report.pool["max"] == 50
+    assert report.pool["open"] >= 1
+    assert report.database == db_name
+
+
+async def test_degraded_check_makes_health_degraded(mongo_uri: str, db_name: str) -> None:
+    async with ConnectionManager(make_settings(mongo_uri, db_name)) as manager:
+        async def stale(_db: object) -> list[str]:
+            return ["mt5 account ACC-1 not synced for 45 minutes"]
+
+        manager.degraded_checks.append(stale)
+        report = await manager.health()
+    assert report.status == "degraded"
+    assert report.reasons == ["mt5 account ACC-1 not synced for 45 minutes"]
+
+
+async def test_health_endpoint_follows_the_database_down_and_back() -> None:
+    server = EmbeddedMongoServer(port=closed_port())
+    uri = server.start()
+    settings = make_settings(uri, "fidus_test_health", mongodb_server_selection_timeout_ms=300)
+    app = create_app(settings, configure_logs=False)
+    try:
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                first = await http.get("/health")
+                assert first.status_code == 200
+                assert first.json()["status"] == "healthy"
+                server.stop()
+                down = await http.get("/health")
+                assert down.status_code == 503
+                body = down.json()
+                assert body["status"] == "unhealthy"
+                assert body["last_error"]
+                assert (await http.get("/health/live")).status_code == 200
+                server.start()
+                back = await http.get("/health")
+                assert back.status_code == 200
+                assert back.json()["status"] == "healthy"
+    finally:
+        server.close()
+
+
+async def test_embedded_server_persists_in_development(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "dev.sqlite3"
+    settings = make_settings("mongodb://unused/", "fidus_dev_probe", fidus_env="development",
+                             embedded_db_path=path)
+    settings.mongodb_uri = None
+    async with ConnectionManager(settings) as manager:
+        assert manager.embedded
+        await manager.database["probe"].insert_one({"kept": True})
+    async with ConnectionManager(settings) as manager:
+        found = await manager.database["probe"].find_one({}, {"_id": 0})
+    assert found == {"kept": True}
+    assert path.exists()
