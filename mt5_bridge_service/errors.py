@@ -1,14 +1,14 @@
 """The bridge's errors. Each `BridgeError` carries the code and HTTP status it is answered with.
 
-    BridgeError
-    ├── Unauthorized            401 UNAUTHORIZED
-    ├── IpNotAllowed            403 IP_NOT_ALLOWED
-    ├── AccountNotServed        404 ACCOUNT_NOT_SERVED
-    ├── TerminalLoginMismatch   502 TERMINAL_LOGIN_MISMATCH
-    ├── Mt5Error                502 MT5_ERROR
-    └── TerminalUnavailable     503 TERMINAL_UNAVAILABLE
+BridgeError
+├── Unauthorized            401 UNAUTHORIZED
+├── IpNotAllowed            403 IP_NOT_ALLOWED
+├── AccountNotServed        404 ACCOUNT_NOT_SERVED
+├── TerminalLoginMismatch   502 TERMINAL_LOGIN_MISMATCH
+├── Mt5Error                502 MT5_ERROR
+└── TerminalUnavailable     503 TERMINAL_UNAVAILABLE
 
-    ConfigurationError          refused settings; raised at start-up, never answered over HTTP
+ConfigurationError          refused settings; raised at start-up, never answered over HTTP
 """
 
 from __future__ import annotations

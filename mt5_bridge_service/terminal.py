@@ -272,7 +272,11 @@ class MetaTrader5Terminal:
             k: v for k, v in {"symbol": symbol, "group": group, "ticket": ticket}.items() if v
         }
         raw = self._mt5.positions_get(**kwargs)
-        return None if raw is None else tuple(TradePosition(**_known_fields(TradePosition._fields, p)) for p in raw)
+        return (
+            None
+            if raw is None
+            else tuple(TradePosition(**_known_fields(TradePosition._fields, p)) for p in raw)
+        )
 
     def history_deals_get(
         self, date_from: datetime | int, date_to: datetime | int, group: str | None = None
@@ -281,7 +285,11 @@ class MetaTrader5Terminal:
             raw = self._mt5.history_deals_get(date_from, date_to, group=group)
         else:
             raw = self._mt5.history_deals_get(date_from, date_to)
-        return None if raw is None else tuple(TradeDeal(**_known_fields(TradeDeal._fields, d)) for d in raw)
+        return (
+            None
+            if raw is None
+            else tuple(TradeDeal(**_known_fields(TradeDeal._fields, d)) for d in raw)
+        )
 
     def symbol_info_tick(self, symbol: str) -> Tick | None:
         raw = self._mt5.symbol_info_tick(symbol)
