@@ -1,0 +1,1 @@
+"""Passwords, field encryption and tokens."""
