@@ -1,0 +1,30 @@
+"""Sessions: the refresh side of JWT sign-in. Only the SHA-256 of a token is ever stored.
+
+Stored in `sessions` (validator and indexes: `schemas/sessions.json`); the TTL index on
+`expires_at` deletes ended sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from backend.models._base import StoredDocument
+from backend.models._types import PyObjectId, Sha256Hex, UtcDateTime
+
+IpAddress = Annotated[str, StringConstraints(min_length=2, max_length=45)]
+UserAgent = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class Session(StoredDocument):
+    collection_name = "sessions"
+
+    token_hash: Sha256Hex
+    user_id: PyObjectId
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
+    revoked_at: UtcDateTime | None = None
+    last_used_at: UtcDateTime | None = None
+    ip: IpAddress | None = None
+    user_agent: UserAgent | None = None
