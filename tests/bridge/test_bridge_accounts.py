@@ -233,9 +233,7 @@ async def test_bad_deal_queries_are_refused(
         reversed_window = await client.get(
             f"/accounts/{LOGIN}/deals", params={"from": WINDOW_END, "to": WINDOW_START}
         )
-        too_large = await client.get(
-            f"/accounts/{LOGIN}/deals", params={**WINDOW, "limit": 1001}
-        )
+        too_large = await client.get(f"/accounts/{LOGIN}/deals", params={**WINDOW, "limit": 1001})
         negative_offset = await client.get(
             f"/accounts/{LOGIN}/deals", params={**WINDOW, "offset": -1}
         )
