@@ -143,7 +143,7 @@ async def test_paging_walks_every_deal_once_in_time_then_ticket_order(
     assert [d["ticket"] for d in pages] == [d["ticket"] for d in everything["deals"]]
     keys = [(datetime.fromisoformat(d["time"]), d["ticket"]) for d in pages]
     assert keys == sorted(keys)
-    assert len(set(d["ticket"] for d in pages)) == everything["total"]
+    assert len({d["ticket"] for d in pages}) == everything["total"]
 
 
 async def test_deal_at_broker_time_appears_at_broker_time_minus_offset(
