@@ -1,0 +1,1 @@
+"""One repository per collection, on the generic base in `base.py`."""

@@ -1,0 +1,57 @@
+"""Investments: the money the clients put into the funds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING
+
+from backend.models.investments import Investment, InvestmentStatus
+from backend.repositories.base import Page, Repository
+
+
+class InvestmentRepository(Repository[Investment]):
+    collection_name = "investments"
+    model = Investment
+
+    async def by_idempotency_key(self, key: str) -> Investment | None:
+        return await self.find_one({"idempotency_key": key})
+
+    async def search(
+        self,
+        *,
+        client_id: ObjectId | None = None,
+        fund_code: str | None = None,
+        status: InvestmentStatus | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Investment]:
+        query: dict[str, Any] = {}
+        if client_id is not None:
+            query["client_id"] = client_id
+        if fund_code:
+            query["fund_code"] = fund_code
+        if status is not None:
+            query["status"] = status.value
+        return await self.page(query, sort=(("created_at", DESCENDING),), page=page,
+                               page_size=page_size)
+
+    async def for_account(self, mt5_account_id: ObjectId) -> list[Investment]:
+        return await self.find(
+            {"mt5_account_id": mt5_account_id,
+             "status": {"$in": [InvestmentStatus.ACTIVE.value, InvestmentStatus.PENDING.value]}}
+        )
+
+    async def totals_by_fund(self) -> list[dict[str, Any]]:
+        """Principal and current value per fund and currency; Decimal128 sums stay exact."""
+        return await self.aggregate([
+            {"$match": {"status": {"$in": ["active", "pending"]}}},
+            {"$group": {
+                "_id": {"fund_code": "$fund_code", "currency": "$currency"},
+                "principal": {"$sum": "$principal_amount"},
+                "current_value": {"$sum": "$current_value"},
+                "count": {"$sum": 1},
+            }},
+            {"$sort": {"_id.fund_code": 1}},
+        ])

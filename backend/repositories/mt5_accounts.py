@@ -1,0 +1,78 @@
+"""MT5 account mappings. The investor password is encrypted here and decrypted only for the
+sync job, through `investor_password()`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from backend.models.mt5_accounts import Mt5Account
+from backend.repositories._errors import driver_errors
+from backend.repositories.base import Page, Repository
+from backend.security.crypto import FieldCipher
+
+
+class Mt5AccountRepository(Repository[Mt5Account]):
+    collection_name = "mt5_accounts"
+    model = Mt5Account
+
+    def __init__(self, db: Any, *, cipher: FieldCipher, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
+        self.cipher = cipher
+
+    def seal_password(self, password: str) -> dict[str, str]:
+        return {"investor_password_encrypted": self.cipher.encrypt(password),
+                "password_key_id": self.cipher.key_id}
+
+    async def investor_password(self, account: Mt5Account) -> str:
+        """The clear password, for the sync job's log-in to the terminal only."""
+        return self.cipher.decrypt(account.investor_password_encrypted)
+
+    async def for_client(self, client_id: ObjectId) -> list[Mt5Account]:
+        return await self.find({"client_id": client_id}, sort=(("fund_code", 1),))
+
+    async def for_client_fund(self, client_id: ObjectId, fund_code: str) -> Mt5Account | None:
+        return await self.find_one({"client_id": client_id, "fund_code": fund_code})
+
+    async def active(self) -> list[Mt5Account]:
+        return await self.find({"is_active": True}, sort=(("account_id", 1),))
+
+    async def search(self, *, client_id: ObjectId | None = None, fund_code: str | None = None,
+                     sync_status: str | None = None, page: int = 1,
+                     page_size: int = 20) -> Page[Mt5Account]:
+        query: dict[str, Any] = {}
+        if client_id is not None:
+            query["client_id"] = client_id
+        if fund_code:
+            query["fund_code"] = fund_code
+        if sync_status:
+            query["sync_status"] = sync_status
+        return await self.page(query, sort=(("created_at", -1),), page=page,
+                               page_size=page_size)
+
+    async def stale(self, *, older_than: datetime) -> list[dict[str, Any]]:
+        """Active accounts with no successful sync since `older_than`."""
+        return await self.find_raw(
+            {"is_active": True,
+             "$or": [{"last_success_at": None}, {"last_success_at": {"$lt": older_than}}]},
+            projection={"account_id": 1, "last_success_at": 1, "sync_error": 1},
+            sort=(("account_id", 1),),
+        )
+
+    async def rotate_encryption(self) -> int:
+        """Re-encrypt every password under the newest key; returns how many changed."""
+        changed = 0
+        raws = await self.find_raw({"password_key_id": {"$ne": self.cipher.key_id}},
+                                   projection={"investor_password_encrypted": 1})
+        for raw in raws:
+            with driver_errors(self.collection_name):
+                await self.collection.update_one(
+                    {"_id": raw["_id"]},
+                    {"$set": {"investor_password_encrypted":
+                              self.cipher.rotate(raw["investor_password_encrypted"]),
+                              "password_key_id": self.cipher.key_id}},
+                )
+            changed += 1
+        return changed

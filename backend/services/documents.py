@@ -1,0 +1,152 @@
+"""KYC documents: metadata in `documents`, content in GridFS (or a configured directory),
+SHA-256 checked when the content is read back."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+
+from backend.errors import FidusError, InvalidData, NotFound
+from backend.models.documents import (
+    DocumentStorage,
+    DocumentType,
+    KycDocument,
+    VerificationStatus,
+)
+from backend.models.users import User
+from backend.repositories.base import Clock, utcnow
+from backend.repositories.documents import DocumentRepository
+from backend.services.audit import Actor, AuditTrail
+from backend.settings import Settings
+
+ALLOWED_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
+_MAGIC = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+
+
+class DocumentCorrupted(FidusError):
+    code = "DOCUMENT_CORRUPTED"
+    http_status = 500
+
+
+class DocumentService:
+    def __init__(self, db: Any, settings: Settings, audit: AuditTrail, *,
+                 clock: Clock = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.audit = audit
+        self.clock = clock
+        self.repo = DocumentRepository(db, clock=clock)
+        self.storage = (DocumentStorage.GRIDFS if settings.document_storage == "gridfs"
+                        else DocumentStorage.FILESYSTEM)
+        self.directory = None if self.storage is DocumentStorage.GRIDFS else Path(
+            settings.document_storage)
+
+    def _check(self, content: bytes, mime_type: str) -> None:
+        if not content:
+            raise InvalidData("the file is empty", code="EMPTY_FILE")
+        if len(content) > self.settings.document_max_bytes:
+            raise InvalidData(
+                f"the file is larger than {self.settings.document_max_bytes} bytes",
+                code="FILE_TOO_LARGE", details={"max_bytes": self.settings.document_max_bytes})
+        if mime_type not in ALLOWED_MIME_TYPES:
+            raise InvalidData("only PDF, JPEG and PNG files are accepted",
+                              code="UNSUPPORTED_MEDIA_TYPE",
+                              details={"allowed": sorted(ALLOWED_MIME_TYPES)})
+        if not content.startswith(_MAGIC[mime_type]):
+            raise InvalidData("the file content does not match its declared type",
+                              code="MEDIA_TYPE_MISMATCH")
+
+    async def _store(self, content: bytes, filename: str) -> str:
+        if self.directory is None:
+            bucket = AsyncGridFSBucket(self.db, bucket_name="kyc_files")
+            file_id = await bucket.upload_from_stream(filename, content)
+            return str(file_id)
+        key = secrets.token_hex(16)
+        path = self.directory / key
+        await asyncio.to_thread(self._write_file, path, content)
+        return key
+
+    @staticmethod
+    def _write_file(path: Path, content: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+    async def _load(self, document: KycDocument) -> bytes:
+        try:
+            if document.storage is DocumentStorage.GRIDFS:
+                bucket = AsyncGridFSBucket(self.db, bucket_name="kyc_files")
+                stream = await bucket.open_download_stream(ObjectId(document.storage_key))
+                return await stream.read()
+            assert self.directory is not None
+            return await asyncio.to_thread((self.directory / document.storage_key).read_bytes)
+        except (NoFile, FileNotFoundError) as error:
+            raise DocumentCorrupted("the document's content is missing") from error
+
+    async def upload(self, user: User, *, document_type: DocumentType, filename: str,
+                     mime_type: str, content: bytes) -> KycDocument:
+        self._check(content, mime_type)
+        digest = hashlib.sha256(content).hexdigest()
+        safe_name = Path(filename or "upload").name[:200] or "upload"
+        key = await self._store(content, safe_name)
+        now = self.clock()
+        document = KycDocument(
+            user_id=user.id, document_type=document_type, storage=self.storage,  # type: ignore[arg-type]
+            storage_key=key, original_filename=safe_name, sha256=digest,
+            size_bytes=len(content), mime_type=mime_type,
+            verification_status=VerificationStatus.PENDING,
+            created_at=now, updated_at=now, version=1,
+        )
+
+        async def remove(created: KycDocument) -> None:
+            await self.repo.collection.delete_one({"_id": created.id})
+
+        return await self.audit.change(
+            Actor.user(user.id, user.user_type), action="document.upload",
+            entity_type="document", apply=lambda s: self.repo.create(document, session=s),
+            entity_id=lambda d: str(d.id), compensate=remove)
+
+    async def download(self, document: KycDocument) -> bytes:
+        content = await self._load(document)
+        if hashlib.sha256(content).hexdigest() != document.sha256:
+            raise DocumentCorrupted("the document's content does not match its checksum")
+        return content
+
+    async def get_for_user(self, document_id: ObjectId | str, user: User) -> KycDocument:
+        document = await self.repo.get(document_id)
+        if document.user_id != user.id:
+            # Someone else's document is answered as missing, so ids cannot be probed.
+            raise NotFound("no such document", details={"id": str(document_id)})
+        return document
+
+    async def review(self, document_id: ObjectId | str, status: VerificationStatus, *,
+                     actor: Actor, reason: str | None = None) -> KycDocument:
+        current = await self.repo.get(document_id)
+        if current.verification_status is not VerificationStatus.PENDING:
+            raise InvalidData("only a pending document can be reviewed",
+                              code="TRANSITION_NOT_ALLOWED",
+                              details={"status": current.verification_status.value})
+        if status is VerificationStatus.REJECTED and not reason:
+            raise InvalidData("a rejection needs a reason", code="REASON_REQUIRED")
+        changes = {"verification_status": status.value, "reviewed_by": actor.id,
+                   "reviewed_at": self.clock(), "rejection_reason": reason}
+
+        async def restore(_: KycDocument) -> None:
+            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
+
+        return await self.audit.change(
+            actor, action=f"document.{status.value}", entity_type="document", before=current,
+            reason=reason,
+            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
+                                             expected_version=current.version, session=s),
+            entity_id=lambda d: str(d.id), compensate=restore)

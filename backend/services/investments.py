@@ -1,0 +1,254 @@
+"""Investments: creation under the fund rules, status changes, performance from MT5 data."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from backend.errors import Conflict, DuplicateEntity, InvalidData, TransitionNotAllowed
+from backend.funds import FundCatalog
+from backend.models.investments import (
+    Investment,
+    InvestmentCreate,
+    InvestmentStatus,
+    deposit_day,
+)
+from backend.models.mt5_accounts import Mt5AccountCreate
+from backend.models.users import AmlStatus, KycStatus, User, UserType
+from backend.repositories._errors import driver_errors
+from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.investments import InvestmentRepository
+from backend.repositories.mt5_accounts import Mt5AccountRepository
+from backend.repositories.users import UserRepository
+from backend.services.audit import Actor, AuditTrail
+from backend.services.mt5_accounts import Mt5AccountService
+
+STATUS_TRANSITIONS: dict[InvestmentStatus, frozenset[InvestmentStatus]] = {
+    InvestmentStatus.PENDING: frozenset({InvestmentStatus.ACTIVE, InvestmentStatus.CANCELLED}),
+    InvestmentStatus.ACTIVE: frozenset({InvestmentStatus.REDEEMED}),
+    InvestmentStatus.REDEEMED: frozenset(),
+    InvestmentStatus.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvestment:
+    investment: Investment
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InvestmentWithClient:
+    investment: Investment
+    client_name: str | None
+
+
+def new_investment_id(day: datetime) -> str:
+    return f"INV-{day:%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+class InvestmentService:
+    def __init__(self, db: Any, funds: FundCatalog, audit: AuditTrail, mt5: Mt5AccountService,
+                 *, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.funds = funds
+        self.audit = audit
+        self.clock = clock
+        self.repo = InvestmentRepository(db, clock=clock)
+        self.users = UserRepository(db, clock=clock)
+        self.mt5 = mt5
+        self.mt5_accounts: Mt5AccountRepository = mt5.repo
+
+    async def _eligible_client(self, client_id: ObjectId) -> User:
+        client = await self.users.find_one({"_id": client_id})
+        if client is None or client.user_type is not UserType.CLIENT:
+            raise InvalidData("there is no such client", code="CLIENT_NOT_FOUND",
+                              details={"client_id": str(client_id)})
+        if not client.is_active:
+            raise InvalidData("the client is deactivated", code="CLIENT_INACTIVE",
+                              details={"client_id": str(client_id)})
+        if client.kyc_status is not KycStatus.APPROVED:
+            raise InvalidData("the client's KYC is not approved", code="KYC_NOT_APPROVED",
+                              details={"client_id": str(client_id),
+                                       "kyc_status": client.kyc_status.value})
+        if client.aml_status is AmlStatus.REJECTED:
+            raise InvalidData("the client's AML check was rejected", code="AML_REJECTED",
+                              details={"client_id": str(client_id)})
+        return client
+
+    async def _replay(self, key: str, data: InvestmentCreate) -> CreatedInvestment | None:
+        existing = await self.repo.by_idempotency_key(key)
+        if existing is None:
+            return None
+        same = (existing.client_id == data.client_id and existing.fund_code == data.fund_code
+                and existing.principal_amount == data.principal_amount
+                and existing.currency == data.currency
+                and existing.deposit_date == deposit_day(data.deposit_date))
+        if not same:
+            raise Conflict("this Idempotency-Key was used for a different investment",
+                           code="IDEMPOTENCY_KEY_REUSED",
+                           details={"investment_id": existing.investment_id})
+        return CreatedInvestment(existing, created=False)
+
+    async def create(
+        self,
+        data: InvestmentCreate,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+        mt5_account: Mt5AccountCreate | None = None,
+    ) -> CreatedInvestment:
+        """Record an investment once.
+
+        The same idempotency key returns the first investment; the same investment under
+        another key is refused by the duplicate-prevention index. The client's MT5 account for
+        the fund is linked; when there is none and `mt5_account` is given, it is created.
+        """
+        if idempotency_key:
+            replay = await self._replay(idempotency_key, data)
+            if replay:
+                return replay
+        self.funds.check_subscription(data.fund_code, data.principal_amount, data.currency)
+        await self._eligible_client(data.client_id)
+        mapping = await self.mt5_accounts.for_client_fund(data.client_id, data.fund_code)
+        if mapping is None and mt5_account is not None:
+            if (mt5_account.client_id, mt5_account.fund_code) != (data.client_id,
+                                                                 data.fund_code):
+                raise InvalidData("the MT5 account must be the client's, for the same fund",
+                                  code="MT5_ACCOUNT_MISMATCH")
+        now = self.clock()
+        investment = Investment(
+            investment_id=new_investment_id(now),
+            client_id=data.client_id,
+            fund_code=data.fund_code,
+            principal_amount=data.principal_amount,
+            currency=data.currency,
+            deposit_date=deposit_day(data.deposit_date),
+            status=InvestmentStatus.ACTIVE,
+            current_value=data.principal_amount,
+            gain_amount=Decimal("0"),
+            return_pct=Decimal("0"),
+            mt5_account_id=mapping.id if mapping else None,
+            idempotency_key=idempotency_key,
+            created_by=actor.id or ObjectId("000000000000000000000000"),
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+
+        async def apply(session: AsyncClientSession | None) -> Investment:
+            nonlocal mapping
+            created = await self.repo.create(investment, session=session)
+            if mapping is None and mt5_account is not None:
+                link = mt5_account.model_copy(update={"investment_id": created.id})
+                mapping = await self.mt5.create_mapping(link, actor=actor, session=session)
+                created = await self.repo.update(created.id, {"mt5_account_id": mapping.id},  # type: ignore[arg-type]
+                                                 expected_version=1, session=session)
+            elif mapping is not None and mapping.investment_id is None:
+                with driver_errors("mt5_accounts"):
+                    await self.mt5_accounts.collection.update_one(
+                        {"_id": mapping.id, "investment_id": None},
+                        {"$set": {"investment_id": created.id, "updated_at": now},
+                         "$inc": {"version": 1}}, session=session)
+            return created
+
+        async def remove(created: Investment) -> None:
+            await self.repo.collection.delete_one({"_id": created.id})
+
+        try:
+            created = await self.audit.change(
+                actor, action="investment.create", entity_type="investment", apply=apply,
+                entity_id=lambda inv: inv.investment_id, compensate=remove)
+        except DuplicateEntity as error:
+            # A parallel request with the same key may have won on either unique index.
+            if idempotency_key:
+                replay = await self._replay(idempotency_key, data)
+                if replay:
+                    return replay
+            raise DuplicateEntity(
+                "this investment is already recorded (same client, fund, amount and date)",
+                field=error.field, details={"field": error.field,
+                                            "client_id": str(data.client_id),
+                                            "fund_code": data.fund_code}) from error
+        return CreatedInvestment(created, created=True)
+
+    async def get(self, id_: ObjectId | str) -> Investment:
+        return await self.repo.get(id_)
+
+    async def set_status(self, id_: ObjectId | str, status: InvestmentStatus, *, actor: Actor,
+                         reason: str | None = None,
+                         expected_version: int | None = None) -> Investment:
+        current = await self.repo.get(id_)
+        if status not in STATUS_TRANSITIONS[current.status]:
+            raise TransitionNotAllowed(
+                f"an investment cannot move from {current.status.value} to {status.value}",
+                details={"from": current.status.value, "to": status.value,
+                         "allowed": sorted(s.value for s in STATUS_TRANSITIONS[current.status])})
+        changes: dict[str, Any] = {"status": status.value, "status_reason": reason}
+        if status is InvestmentStatus.REDEEMED:
+            changes["redeemed_at"] = self.clock()
+        if status is InvestmentStatus.CANCELLED:
+            changes["cancelled_at"] = self.clock()
+        version = expected_version if expected_version is not None else current.version
+
+        async def restore(_: Investment) -> None:
+            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
+
+        return await self.audit.change(
+            actor, action=f"investment.status.{status.value}", entity_type="investment",
+            before=current, reason=reason,
+            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
+                                             expected_version=version, session=s),
+            entity_id=lambda inv: inv.investment_id, compensate=restore)
+
+    async def update_performance(self, investment: Investment, current_value: Decimal, *,
+                                 at: datetime,
+                                 session: AsyncClientSession | None = None) -> Investment:
+        """Current value, gain and return from MT5 equity. Valuations are not audited one by
+        one (they come every sync); the equity history keeps them."""
+        gain, return_pct = investment.performance(current_value)
+        return await self.repo.update(
+            investment.id,  # type: ignore[arg-type]
+            {"current_value": max(current_value, Decimal("0")), "gain_amount": gain,
+             "return_pct": return_pct, "performance_updated_at": at},
+            expected_version=investment.version, session=session)
+
+    async def list_with_client_names(
+        self, query: dict[str, Any], *, page: int = 1, page_size: int = 20
+    ) -> tuple[list[InvestmentWithClient], int]:
+        """A page of investments with their clients' names in one round trip ($lookup)."""
+        if page < 1 or not 1 <= page_size <= 100:
+            raise InvalidData("page must be at least 1 and page_size between 1 and 100",
+                              code="INVALID_PAGINATION")
+        [facets] = await self.repo.aggregate([
+            {"$match": query},
+            {"$facet": {
+                "total": [{"$count": "n"}],
+                "items": [
+                    {"$sort": {"created_at": -1, "_id": -1}},
+                    {"$skip": (page - 1) * page_size},
+                    {"$limit": page_size},
+                    {"$lookup": {"from": "users", "localField": "client_id",
+                                 "foreignField": "_id", "as": "_client",
+                                 "pipeline": [{"$project": {"first_name": 1,
+                                                            "last_name": 1}}]}},
+                ],
+            }},
+        ])
+        total = facets["total"][0]["n"] if facets["total"] else 0
+        rows = []
+        for raw in facets["items"]:
+            client = raw.pop("_client", [])
+            name = f"{client[0]['first_name']} {client[0]['last_name']}" if client else None
+            rows.append(InvestmentWithClient(Investment.from_document(raw), name))
+        return rows, total
+
+    async def search(self, **filters: Any) -> Page[Investment]:
+        return await self.repo.search(**filters)
+

@@ -1,0 +1,195 @@
+"""Users: creation, profile and role changes, deactivation, KYC/AML decisions, passwords."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from bson import ObjectId
+
+from backend.errors import AuthenticationFailed, InvalidData, TransitionNotAllowed
+from backend.models.users import (
+    AmlStatus,
+    KycStatus,
+    ProfileUpdate,
+    User,
+    UserCreate,
+    UserType,
+    UserUpdate,
+)
+from backend.repositories.base import Clock, utcnow
+from backend.repositories.sessions import SessionRepository
+from backend.repositories.users import UserRepository
+from backend.security.passwords import check_password_policy, hash_password, verify_password
+from backend.services.audit import Actor, AuditTrail
+from backend.settings import Settings
+
+#: The review moves a compliance officer may make. A decision is never "re-decided" in place:
+#: an approved or rejected file goes back to review first.
+REVIEW_TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"in_review", "approved", "rejected"}),
+    "in_review": frozenset({"approved", "rejected", "pending"}),
+    "approved": frozenset({"in_review"}),
+    "rejected": frozenset({"in_review"}),
+}
+
+
+def check_review_move(kind: str, current: str, target: str, reason: str | None) -> None:
+    if target not in REVIEW_TRANSITIONS[current]:
+        raise TransitionNotAllowed(
+            f"{kind.upper()} status cannot move from {current} to {target}",
+            details={"from": current, "to": target,
+                     "allowed": sorted(REVIEW_TRANSITIONS[current])},
+        )
+    if target == "rejected" and not reason:
+        raise InvalidData(f"a {kind.upper()} rejection needs a reason", code="REASON_REQUIRED")
+
+
+def new_user_id() -> str:
+    return f"usr_{secrets.token_hex(8)}"
+
+
+class UserService:
+    def __init__(self, db: Any, settings: Settings, audit: AuditTrail, *,
+                 clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.audit = audit
+        self.repo = UserRepository(db, clock=clock)
+        self.sessions = SessionRepository(db, clock=clock)
+
+    async def create_user(self, data: UserCreate, *, actor: Actor,
+                          kyc_status: KycStatus = KycStatus.PENDING) -> User:
+        password = data.password.get_secret_value()
+        check_password_policy(password)
+        now = self.clock()
+        user = User(
+            user_id=new_user_id(),
+            username=data.username,
+            email=str(data.email).lower(),
+            user_type=data.user_type,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            phone=data.phone,
+            is_active=True,
+            kyc_status=kyc_status,
+            aml_status=AmlStatus.PENDING,
+            password_hash=await hash_password(password, rounds=self.settings.bcrypt_rounds),
+            password_changed_at=now,
+            failed_login_attempts=0,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+
+        async def remove(created: User) -> None:
+            await self.repo.collection.delete_one({"_id": created.id})
+
+        return await self.audit.change(
+            actor, action="user.create", entity_type="user",
+            apply=lambda session: self.repo.create(user, session=session),
+            entity_id=lambda created: str(created.id), compensate=remove,
+        )
+
+    async def get(self, user_id: ObjectId | str) -> User:
+        return await self.repo.get(user_id)
+
+    async def _update(self, user: User, changes: dict[str, Any], *, actor: Actor, action: str,
+                      reason: str | None = None, expected_version: int | None = None) -> User:
+        version = expected_version if expected_version is not None else user.version
+
+        async def restore(updated: User) -> None:
+            await self.repo.collection.replace_one({"_id": user.id}, user.to_document())
+
+        return await self.audit.change(
+            actor, action=action, entity_type="user", before=user, reason=reason,
+            apply=lambda session: self.repo.update(
+                user.id, changes, expected_version=version, session=session),  # type: ignore[arg-type]
+            entity_id=lambda updated: str(updated.id), compensate=restore,
+        )
+
+    async def update_user(self, user_id: ObjectId | str, data: UserUpdate, *,
+                          actor: Actor) -> User:
+        user = await self.repo.get(user_id)
+        changes = data.model_dump(exclude_unset=True, exclude={"version"})
+        if "email" in changes and changes["email"] is not None:
+            changes["email"] = str(changes["email"]).lower()
+        if "user_type" in changes and changes["user_type"] is not None:
+            changes["user_type"] = UserType(changes["user_type"]).value
+        if changes.get("is_active") is False:
+            changes["deactivated_at"] = self.clock()
+        elif changes.get("is_active") is True:
+            changes["deactivated_at"] = None
+        for required in ("email", "username", "first_name", "last_name", "user_type",
+                         "is_active"):
+            if required in changes and changes[required] is None:
+                raise InvalidData(f"{required} cannot be empty", code="FIELD_REQUIRED",
+                                  details={"field": required})
+        if not changes:
+            return user
+        action = "user.update"
+        if "user_type" in changes and changes["user_type"] != user.user_type.value:
+            action = "user.role_change"
+        elif "is_active" in changes and changes["is_active"] != user.is_active:
+            action = "user.activate" if changes["is_active"] else "user.deactivate"
+        updated = await self._update(user, changes, actor=actor, action=action,
+                                     expected_version=data.version)
+        if not updated.is_active and user.is_active:
+            await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+        return updated
+
+    async def deactivate(self, user_id: ObjectId | str, *, actor: Actor,
+                         reason: str | None = None) -> User:
+        user = await self.repo.get(user_id)
+        if not user.is_active:
+            return user
+        updated = await self._update(
+            user, {"is_active": False, "deactivated_at": self.clock()}, actor=actor,
+            action="user.deactivate", reason=reason)
+        await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+        return updated
+
+    async def update_profile(self, user: User, data: ProfileUpdate) -> User:
+        changes = data.model_dump(exclude_unset=True)
+        for required in ("first_name", "last_name"):
+            if required in changes and changes[required] is None:
+                raise InvalidData(f"{required} cannot be empty", code="FIELD_REQUIRED",
+                                  details={"field": required})
+        if not changes:
+            return user
+        return await self._update(user, changes, actor=Actor.user(user.id, user.user_type),
+                                  action="user.profile_update")
+
+    async def set_kyc(self, user_id: ObjectId | str, status: KycStatus, *, actor: Actor,
+                      reason: str | None = None) -> User:
+        user = await self.repo.get(user_id)
+        check_review_move("kyc", user.kyc_status.value, status.value, reason)
+        return await self._update(
+            user,
+            {"kyc_status": status.value, "kyc_decided_at": self.clock(),
+             "kyc_reviewed_by": actor.id, "kyc_reason": reason},
+            actor=actor, action=f"user.kyc.{status.value}", reason=reason)
+
+    async def set_aml(self, user_id: ObjectId | str, status: AmlStatus, *, actor: Actor,
+                      reason: str | None = None) -> User:
+        user = await self.repo.get(user_id)
+        check_review_move("aml", user.aml_status.value, status.value, reason)
+        return await self._update(
+            user,
+            {"aml_status": status.value, "aml_decided_at": self.clock(),
+             "aml_reviewed_by": actor.id, "aml_reason": reason},
+            actor=actor, action=f"user.aml.{status.value}", reason=reason)
+
+    async def change_password(self, user: User, *, current: str, new: str) -> User:
+        """Change a password; every session of the user ends at once."""
+        if not await verify_password(current, user.password_hash):
+            raise AuthenticationFailed("the current password is wrong",
+                                       code="INVALID_CREDENTIALS")
+        check_password_policy(new)
+        new_hash = await hash_password(new, rounds=self.settings.bcrypt_rounds)
+        now = self.clock()
+        updated = await self._update(
+            user, {"password_hash": new_hash, "password_changed_at": now},
+            actor=Actor.user(user.id, user.user_type), action="user.password_change")
+        await self.sessions.revoke_all(user.id, now=now)  # type: ignore[arg-type]
+        return updated
