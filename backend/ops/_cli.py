@@ -1,0 +1,219 @@
+"""What every data script shares: arguments, the database, progress, the summary and exit codes.
+
+Exit codes: 0 ok, 1 findings left (problems reported, duplicates found, references broken),
+2 error (refused, database unavailable, bad input). A known error prints one readable line and
+no traceback; an unexpected one prints its traceback, because that is a bug to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from bson import Decimal128, ObjectId
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from backend.db.connection import ConnectionManager
+from backend.errors import FidusError
+from backend.settings import Settings, get_settings
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+
+class CommandRefused(FidusError):
+    """The script will not do what was asked (unsafe, locked, inconsistent input)."""
+
+    code = "REFUSED"
+
+
+class ProgressSink(Protocol):
+    """Told how far a long step has got; `total` is None while unknown."""
+
+    def __call__(self, done: int, total: int | None = None) -> None: ...
+
+
+def no_progress(done: int, total: int | None = None) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a command did: a summary table for people, `data` for `--json`."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]]
+    data: dict[str, Any]
+    findings: bool = False
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FINDINGS if self.findings else EXIT_OK
+
+
+@dataclass(slots=True)
+class Context:
+    args: argparse.Namespace
+    settings: Settings
+    db: AsyncDatabase[dict[str, Any]]
+    console: Console
+    _progress: Progress | None = None
+
+    @contextmanager
+    def track(self, description: str) -> Iterator[ProgressSink]:
+        """A progress bar for one step (silent under `--json`)."""
+        if self._progress is None:
+            yield no_progress
+            return
+        progress = self._progress
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int | None = None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            yield update
+        finally:
+            progress.remove_task(task)
+
+
+Handler = Callable[[Context], Awaitable[Outcome]]
+
+
+def base_parser(prog: str, description: str, *, writes: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: 0 ok, 1 findings left, 2 error",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    if writes:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="report what would change, change nothing"
+        )
+    return parser
+
+
+def jsonable(value: Any) -> Any:
+    """BSON and Python values as plain JSON: ids and money as strings, times in ISO 8601."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, ObjectId | Decimal128 | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _print_outcome(outcome: Outcome, console: Console) -> None:
+    for message in outcome.messages:
+        console.print(message, highlight=False, markup=False)
+    table = Table(title=outcome.title)
+    for column in outcome.columns:
+        table.add_column(column, overflow="fold")
+    for row in outcome.rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
+
+
+def _error_line(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:500]
+
+
+async def _run(
+    handler: Handler, args: argparse.Namespace, settings: Settings, *, show_progress: bool
+) -> Outcome:
+    err_console = Console(stderr=True)
+    async with ConnectionManager.from_settings(settings) as manager:
+        if not show_progress:
+            return await handler(Context(args, settings, manager.database, err_console))
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        with progress:
+            return await handler(Context(args, settings, manager.database, err_console, progress))
+
+
+def _run_to_completion[T](coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, also from code that already runs a loop (a notebook, an async test)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def run_command(
+    argv: Sequence[str] | None,
+    *,
+    parser: argparse.ArgumentParser,
+    handler: Handler,
+    settings: Settings | None = None,
+    check: Callable[[argparse.Namespace, Settings], None] | None = None,
+) -> int:
+    """Parse `argv`, open the database, run `handler`, print the outcome; return the exit code.
+
+    `check` runs before the database is opened (e.g. refusing production).
+    """
+    args = parser.parse_args(argv)
+    as_json: bool = bool(getattr(args, "json", False))
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        resolved = settings if settings is not None else get_settings()
+        if check is not None:
+            check(args, resolved)
+        outcome = _run_to_completion(_run(handler, args, resolved, show_progress=not as_json))
+    except (FidusError, PyMongoError, ValidationError, OSError) as error:
+        code = error.code if isinstance(error, FidusError) else type(error).__name__
+        if as_json:
+            print(json.dumps({"ok": False, "exit_code": EXIT_ERROR,
+                              "error": {"code": code, "message": _error_line(error)}}))
+        else:
+            err.print(f"[bold red]error[/bold red] ({code}): {_error_line(error)}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted: rerun the same command to finish the job")
+        return EXIT_ERROR
+    except Exception:  # noqa: BLE001 - an unexpected error is a bug: show it, exit 2, not 1
+        err.print_exception()
+        return EXIT_ERROR
+    if as_json:
+        payload = {"ok": outcome.exit_code == EXIT_OK, "exit_code": outcome.exit_code,
+                   "title": outcome.title, **jsonable(outcome.data)}
+        print(json.dumps(payload, sort_keys=False))
+    else:
+        _print_outcome(outcome, out)
+    return outcome.exit_code
+
+
+def entry(main: Callable[[Sequence[str] | None], int]) -> None:
+    """`if __name__ == "__main__": entry(main)` for the thin scripts."""
+    sys.exit(main(sys.argv[1:]))

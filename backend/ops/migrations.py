@@ -1,0 +1,317 @@
+"""Versioned migrations: ordered files with forward and backward steps, run under a lock.
+
+A migration is a file `m<YYYYMMDDHHMMSS>_<name>.py` in `backend/migrations/` defining
+`async def up(db)` and `async def down(db)`. Applied versions are recorded in `migrations`
+(version, name, SHA-256 of the file, applied_at, duration_ms). Before anything runs, every
+applied migration's file is checked against its recorded checksum: an applied file that changed
+is refused, because the database no longer says what that file does.
+
+Runs take the `migrations` lease in `locks` (an insert of `_id: "migrations"`, so the server
+decides who wins); a second run waits up to `lock_wait` seconds and is then refused clearly.
+A lease whose holder died expires after `LEASE_SECONDS` and may be taken over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib.util
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, cast
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from backend.ops._audit import record_script_run
+from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
+from backend.repositories.base import utcnow
+from backend.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+LOCK_NAME = "migrations"
+LEASE_SECONDS = 600
+_FILE = re.compile(r"^m(?P<version>[0-9]{14})_(?P<name>[a-z0-9_]{1,100})\.py$")
+
+Step = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
+
+
+class MigrationLocked(CommandRefused):
+    code = "MIGRATION_LOCKED"
+
+
+class MigrationChanged(CommandRefused):
+    code = "MIGRATION_CHANGED"
+
+
+class MigrationFailed(CommandRefused):
+    code = "MIGRATION_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationFile:
+    version: str
+    name: str
+    path: Path
+    checksum: str
+
+    def load(self) -> tuple[Step, Step]:
+        spec = importlib.util.spec_from_file_location(
+            f"fidus_migration_{self.version}_{self.name}", self.path)
+        if spec is None or spec.loader is None:
+            raise MigrationFailed(f"cannot load {self.path.name}")
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        up, down = getattr(module, "up", None), getattr(module, "down", None)
+        if not callable(up) or not callable(down):
+            raise MigrationFailed(f"{self.path.name} must define async up(db) and down(db)")
+        return cast(Step, up), cast(Step, down)
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[MigrationFile]:
+    """The migration files of `directory` in version order; a repeated version is an error."""
+    found: list[MigrationFile] = []
+    for path in sorted(directory.glob("m*.py")):
+        match = _FILE.match(path.name)
+        if match is None:
+            raise MigrationFailed(f"{path.name}: name must be m<YYYYMMDDHHMMSS>_<name>.py")
+        checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+        found.append(MigrationFile(match["version"], match["name"], path, checksum))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationFailed(f"two migration files share a version in {directory}")
+    return sorted(found, key=lambda m: m.version)
+
+
+@asynccontextmanager
+async def migration_lock(
+    db: AsyncDatabase[dict[str, Any]], *, owner: str | None = None, wait: float = 0.0,
+    poll: float = 0.2,
+) -> AsyncIterator[str]:
+    """Hold the migrations lease for the block; wait up to `wait` seconds for it."""
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    locks = db["locks"]
+    deadline = time.monotonic() + wait
+    while True:
+        now = utcnow()
+        expires = now + timedelta(seconds=LEASE_SECONDS)
+        try:
+            await locks.insert_one({"_id": LOCK_NAME, "owner": owner, "acquired_at": now,
+                                    "expires_at": expires})
+            break
+        except DuplicateKeyError:
+            taken = await locks.find_one_and_update(
+                {"_id": LOCK_NAME, "expires_at": {"$lt": now}},
+                {"$set": {"owner": owner, "acquired_at": now, "expires_at": expires}})
+            if taken is not None:
+                break
+        if time.monotonic() >= deadline:
+            holder = await locks.find_one({"_id": LOCK_NAME}) or {}
+            raise MigrationLocked(
+                f"another migration run holds the lock (owner {holder.get('owner', '?')}, "
+                f"since {holder.get('acquired_at', '?')}); try again when it has finished")
+        await asyncio.sleep(poll)
+    try:
+        yield owner
+    finally:
+        await locks.delete_one({"_id": LOCK_NAME, "owner": owner})
+
+
+@dataclass(slots=True)
+class MigrationStatus:
+    file: MigrationFile | None
+    version: str
+    name: str
+    applied: dict[str, Any] | None
+
+    @property
+    def changed(self) -> bool:
+        return (self.file is not None and self.applied is not None
+                and self.applied["checksum"] != self.file.checksum)
+
+
+async def status(
+    db: AsyncDatabase[dict[str, Any]], directory: Path = MIGRATIONS_DIR
+) -> list[MigrationStatus]:
+    files = {m.version: m for m in discover(directory)}
+    applied = {doc["version"]: doc async for doc in db["migrations"].find({})}
+    result = []
+    for version in sorted(set(files) | set(applied)):
+        file = files.get(version)
+        record = applied.get(version)
+        name = file.name if file else str((record or {}).get("name", "?"))
+        result.append(MigrationStatus(file, version, name, record))
+    return result
+
+
+def _refuse_changed(statuses: list[MigrationStatus]) -> None:
+    changed = [s for s in statuses if s.changed]
+    if changed:
+        listing = ", ".join(f"{s.version}_{s.name}" for s in changed)
+        raise MigrationChanged(
+            f"applied migration file(s) changed since they ran: {listing}; restore the "
+            "original file and add a new migration for the change")
+
+
+@dataclass(slots=True)
+class MigrateReport:
+    direction: str
+    dry_run: bool
+    done: list[tuple[str, str, int]] = field(default_factory=list)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+
+
+async def migrate_up(
+    db: AsyncDatabase[dict[str, Any]],
+    *,
+    directory: Path = MIGRATIONS_DIR,
+    dry_run: bool = False,
+    lock_wait: float = 0.0,
+    owner: str | None = None,
+) -> MigrateReport:
+    """Apply every pending migration in version order, each recorded as soon as it succeeds."""
+    report = MigrateReport("up", dry_run)
+    async with migration_lock(db, owner=owner, wait=lock_wait) as holder:
+        statuses = await status(db, directory)
+        _refuse_changed(statuses)
+        report.missing_files = [s.version for s in statuses if s.file is None]
+        pending = [s.file for s in statuses if s.applied is None and s.file is not None]
+        report.pending = [(m.version, m.name) for m in pending]
+        if dry_run:
+            return report
+        for migration in pending:
+            up, _ = migration.load()
+            started = time.perf_counter()
+            try:
+                await up(db)
+            except Exception as error:
+                raise MigrationFailed(
+                    f"{migration.version}_{migration.name} failed: {error}; the migrations "
+                    "before it are recorded, it is not") from error
+            duration = int((time.perf_counter() - started) * 1000)
+            await db["migrations"].insert_one({
+                "version": migration.version, "name": migration.name,
+                "checksum": migration.checksum, "applied_at": utcnow(),
+                "duration_ms": duration, "applied_by": holder[:200]})
+            report.done.append((migration.version, migration.name, duration))
+            await db["locks"].update_one(
+                {"_id": LOCK_NAME, "owner": holder},
+                {"$set": {"expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}})
+    if report.done:
+        await record_script_run(db, script="migrate", action="data_script.migrate",
+                                run_id=f"migrate-{uuid.uuid4().hex[:12]}",
+                                summary={"direction": "up",
+                                         "applied": [v for v, _, _ in report.done]})
+    return report
+
+
+async def migrate_down(
+    db: AsyncDatabase[dict[str, Any]],
+    version: str,
+    *,
+    directory: Path = MIGRATIONS_DIR,
+    dry_run: bool = False,
+    lock_wait: float = 0.0,
+) -> MigrateReport:
+    """Revert the applied migrations from the newest down to and including `version`."""
+    report = MigrateReport("down", dry_run)
+    async with migration_lock(db, wait=lock_wait):
+        statuses = await status(db, directory)
+        if not any(s.version == version and s.applied for s in statuses):
+            raise CommandRefused(f"migration {version} is not applied")
+        targets = [s for s in reversed(statuses) if s.applied and s.version >= version]
+        _refuse_changed(targets)
+        missing = [s.version for s in targets if s.file is None]
+        if missing:
+            raise MigrationChanged(
+                f"cannot revert {', '.join(missing)}: the migration file is gone")
+        report.pending = [(s.version, s.name) for s in targets]
+        if dry_run:
+            return report
+        for item in targets:
+            assert item.file is not None
+            _, down = item.file.load()
+            started = time.perf_counter()
+            try:
+                await down(db)
+            except Exception as error:
+                raise MigrationFailed(f"reverting {item.version}_{item.name} failed: {error}; "
+                                      "it is still recorded as applied") from error
+            await db["migrations"].delete_one({"version": item.version})
+            report.done.append((item.version, item.name,
+                                int((time.perf_counter() - started) * 1000)))
+    await record_script_run(db, script="migrate", action="data_script.migrate",
+                            run_id=f"migrate-{uuid.uuid4().hex[:12]}",
+                            summary={"direction": "down",
+                                     "reverted": [v for v, _, _ in report.done]})
+    return report
+
+
+# command line -----------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    result = base_parser(
+        "make migrate",
+        "Apply pending migrations in version order under a lock.\n"
+        "--down VERSION reverts the applied migrations from the newest down to VERSION.",
+        writes=True,
+    )
+    result.add_argument("--down", metavar="VERSION", help="revert down to and including VERSION")
+    result.add_argument("--status", action="store_true", help="list migrations, change nothing")
+    result.add_argument("--lock-wait", type=float, default=30.0,
+                        help="seconds to wait for another run's lock (default 30)")
+    result.add_argument("--dir", type=Path, default=MIGRATIONS_DIR, help=argparse.SUPPRESS)
+    return result
+
+
+async def _command(ctx: Context) -> Outcome:
+    args = ctx.args
+    if args.status:
+        rows = [(s.version, s.name,
+                 "CHANGED" if s.changed else "applied" if s.applied else "pending",
+                 s.applied["applied_at"] if s.applied else "")
+                for s in await status(ctx.db, args.dir)]
+        return Outcome(title="migrations", columns=("version", "name", "state", "applied at"),
+                       rows=rows, data={"migrations": [dict(zip(("version", "name", "state",
+                                                                  "applied_at"), r, strict=True))
+                                                        for r in rows]},
+                       findings=any(r[2] == "CHANGED" for r in rows))
+    if args.down:
+        report = await migrate_down(ctx.db, args.down, directory=args.dir, dry_run=args.dry_run,
+                                    lock_wait=args.lock_wait)
+    else:
+        report = await migrate_up(ctx.db, directory=args.dir, dry_run=args.dry_run,
+                                  lock_wait=args.lock_wait)
+    verb = {"up": "applied", "down": "reverted"}[report.direction]
+    if report.dry_run:
+        rows = [(v, n, f"would be {verb}", "") for v, n in report.pending]
+    else:
+        rows = [(v, n, verb, ms) for v, n, ms in report.done]
+    messages = [f"recorded as applied but no file: {v}" for v in report.missing_files]
+    return Outcome(
+        title=f"migrations {verb}: {len(report.done)}" if not report.dry_run
+        else f"migrations that would be {verb}: {len(report.pending)}",
+        columns=("version", "name", "result", "ms"),
+        rows=rows,
+        data={"direction": report.direction, "dry_run": report.dry_run,
+              "done": [{"version": v, "name": n, "duration_ms": ms} for v, n, ms in report.done],
+              "pending": [{"version": v, "name": n} for v, n in report.pending],
+              "missing_files": report.missing_files},
+        messages=messages,
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
+    return run_command(argv, parser=parser(), handler=_command, settings=settings)

@@ -1,0 +1,266 @@
+"""verify: the integrity check. Every reference resolves, money agrees with MT5, no duplicates.
+
+One line per check: how many documents were checked, how many failed, and sample ids.
+
+Money: an MT5 account's last equity snapshot is compared with the sum of `current_value` of the
+live (pending or active) investments it carries. Both are written by the same sync pass, so they
+should agree to the cent; the tolerance is the larger of 0.01 in the account currency and 0.1 %
+of the equity, which absorbs rounding when one account's equity is split across investments
+without hiding a missed sync. Accounts never synced (no equity yet) are not compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bson import Decimal128
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.ops._cli import Context, Outcome, base_parser, run_command
+from backend.ops.dedupe import find_duplicates
+from backend.settings import Settings
+
+SAMPLE_IDS = 5
+MONEY_TOLERANCE_ABSOLUTE = Decimal("0.01")
+MONEY_TOLERANCE_RELATIVE = Decimal("0.001")
+LIVE_STATUSES = ("pending", "active")
+_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class CheckResult:
+    name: str
+    checked: int = 0
+    failed: int = 0
+    sample_ids: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def fail(self, doc_id: Any) -> None:
+        self.failed += 1
+        if len(self.sample_ids) < SAMPLE_IDS:
+            self.sample_ids.append(str(doc_id))
+
+
+async def _existing(db: AsyncDatabase[dict[str, Any]], collection: str, ids: set[Any]) -> set[Any]:
+    found: set[Any] = set()
+    values = list(ids)
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start:start + _CHUNK]
+        async for doc in db[collection].find({"_id": {"$in": chunk}}, {"_id": 1}):
+            found.add(doc["_id"])
+    return found
+
+
+async def check_reference(
+    db: AsyncDatabase[dict[str, Any]], source: str, field_name: str, target: str,
+    *, required: bool = True,
+) -> CheckResult:
+    """`source.field_name` names an existing `target._id` (null allowed unless `required`)."""
+    result = CheckResult(f"{source}.{field_name} -> {target}")
+    refs: list[tuple[Any, Any]] = []
+    async for doc in db[source].find({}, {field_name: 1}):
+        value = doc.get(field_name)
+        if value is None and not required:
+            continue
+        refs.append((doc["_id"], value))
+    result.checked = len(refs)
+    existing = await _existing(db, target, {v for _, v in refs if v is not None})
+    for doc_id, value in refs:
+        if value is None or value not in existing:
+            result.fail(doc_id)
+    return result
+
+
+async def check_audit_actors(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
+    result = CheckResult("audit_log.actor_id -> users")
+    refs: list[tuple[Any, Any]] = []
+    async for doc in db["audit_log"].find({}, {"actor_id": 1, "actor_type": 1}):
+        result.checked += 1
+        actor_id = doc.get("actor_id")
+        if actor_id is None:
+            if doc.get("actor_type") in ("admin", "manager", "client"):
+                result.fail(doc["_id"])  # a person acted but is not named
+            continue
+        refs.append((doc["_id"], actor_id))
+    existing = await _existing(db, "users", {v for _, v in refs})
+    for doc_id, value in refs:
+        if value not in existing:
+            result.fail(doc_id)
+    return result
+
+
+async def check_mt5_investment_links(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
+    """mt5_accounts.investment_id resolves, to an investment of the same client and fund."""
+    result = CheckResult("mt5_accounts.investment_id -> investments")
+    accounts = [a async for a in db["mt5_accounts"].find(
+        {"investment_id": {"$ne": None}}, {"investment_id": 1, "client_id": 1, "fund_code": 1})]
+    result.checked = len(accounts)
+    ids = {a["investment_id"] for a in accounts}
+    investments = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids)[start:start + _CHUNK]
+        async for inv in db["investments"].find({"_id": {"$in": chunk}},
+                                                {"client_id": 1, "fund_code": 1}):
+            investments[inv["_id"]] = inv
+    for account in accounts:
+        inv = investments.get(account["investment_id"])
+        if inv is None or (inv.get("client_id"), inv.get("fund_code")) != (
+                account.get("client_id"), account.get("fund_code")):
+            result.fail(account["_id"])
+    return result
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Decimal):
+        return value
+    return None
+
+
+async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
+    result = CheckResult("investment current_value vs MT5 equity")
+    carried: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    async for inv in db["investments"].find(
+        {"status": {"$in": list(LIVE_STATUSES)}, "mt5_account_id": {"$ne": None}},
+        {"mt5_account_id": 1, "current_value": 1, "currency": 1},
+    ):
+        carried[inv["mt5_account_id"]].append(inv)
+    async for account in db["mt5_accounts"].find({}, {"investment_id": 1}):
+        linked = account.get("investment_id")
+        if linked is not None and not any(i["_id"] == linked for i in carried[account["_id"]]):
+            inv = await db["investments"].find_one(
+                {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}},
+                {"mt5_account_id": 1, "current_value": 1, "currency": 1})
+            if inv is not None:
+                carried[account["_id"]].append(inv)
+    unsynced = 0
+    accounts = await _by_id(db, "mt5_accounts", set(carried), {"equity": 1, "currency": 1})
+    for account_id, investments in carried.items():
+        account = accounts.get(account_id)
+        if account is None:
+            continue  # an unresolved mapping is reported by the reference check
+        equity = _decimal(account.get("equity"))
+        if equity is None:
+            unsynced += 1
+            continue
+        result.checked += 1
+        values = [_decimal(i.get("current_value")) for i in investments]
+        currencies = {i.get("currency") for i in investments}
+        if any(v is None for v in values) or currencies != {account.get("currency")}:
+            result.fail(account_id)
+            continue
+        total = sum((v for v in values if v is not None), Decimal(0))
+        tolerance = max(MONEY_TOLERANCE_ABSOLUTE, abs(equity) * MONEY_TOLERANCE_RELATIVE)
+        if abs(total - equity) > tolerance:
+            result.fail(account_id)
+    result.note = (f"tolerance max({MONEY_TOLERANCE_ABSOLUTE}, "
+                   f"{MONEY_TOLERANCE_RELATIVE * 100}% of equity); {unsynced} not yet synced")
+    return result
+
+
+async def _by_id(db: AsyncDatabase[dict[str, Any]], collection: str, ids: set[Any],
+                 projection: dict[str, int]) -> dict[Any, dict[str, Any]]:
+    found: dict[Any, dict[str, Any]] = {}
+    values = list(ids)
+    for start in range(0, len(values), _CHUNK):
+        async for doc in db[collection].find({"_id": {"$in": values[start:start + _CHUNK]}},
+                                             projection):
+            found[doc["_id"]] = doc
+    return found
+
+
+async def check_duplicate_investments(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
+    result = CheckResult("duplicate investments (client, fund, amount, deposit date)")
+    result.checked = await db["investments"].count_documents({})
+    for group in await find_duplicates(db):
+        for dup in group.duplicates:
+            result.fail(dup["_id"])
+    return result
+
+
+async def _duplicates_by(db: AsyncDatabase[dict[str, Any]], name: str, collection: str,
+                         filter_: dict[str, Any], key: Any) -> CheckResult:
+    result = CheckResult(name)
+    first: dict[Any, Any] = {}
+    async for doc in db[collection].find(filter_):
+        result.checked += 1
+        value = key(doc)
+        if value is None:
+            continue
+        if value in first:
+            result.fail(doc["_id"])
+        else:
+            first[value] = doc["_id"]
+    return result
+
+
+async def verify(db: AsyncDatabase[dict[str, Any]]) -> list[CheckResult]:
+    """Run every check; none writes."""
+    def lower(field_name: str) -> Any:
+        return lambda d: d.get(field_name).lower() if isinstance(d.get(field_name), str) else None
+
+    return [
+        await check_reference(db, "investments", "client_id", "users"),
+        await check_reference(db, "investments", "created_by", "users"),
+        await check_reference(db, "investments", "mt5_account_id", "mt5_accounts",
+                              required=False),
+        await check_reference(db, "mt5_accounts", "client_id", "users"),
+        await check_mt5_investment_links(db),
+        await check_reference(db, "sessions", "user_id", "users"),
+        await check_reference(db, "documents", "user_id", "users"),
+        await check_reference(db, "crm_prospects", "converted_client_id", "users",
+                              required=False),
+        await check_reference(db, "crm_prospects", "assigned_to", "users", required=False),
+        await check_reference(db, "admin_google_sessions", "admin_id", "users"),
+        await check_audit_actors(db),
+        await check_money(db),
+        await check_duplicate_investments(db),
+        await _duplicates_by(db, "duplicate user e-mails (case-insensitive)", "users", {},
+                             lower("email")),
+        await _duplicates_by(db, "duplicate active MT5 logins per server", "mt5_accounts",
+                             {"is_active": True},
+                             lambda d: (d.get("mt5_login"), d.get("server"))),
+    ]
+
+
+# command line -----------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    return base_parser("make verify", "Integrity check: references, money against MT5 equity, "
+                       "duplicates. Reads only.", writes=False)
+
+
+async def _command(ctx: Context) -> Outcome:
+    results = await verify(ctx.db)
+    failed = [r for r in results if not r.ok]
+    messages = [
+        f"{'FAIL' if not r.ok else 'ok  '} {r.name}: {r.checked} checked, {r.failed} failed"
+        + (f" (e.g. {', '.join(r.sample_ids)})" if r.sample_ids else "")
+        + (f" [{r.note}]" if r.note else "")
+        for r in results
+    ]
+    return Outcome(
+        title=f"integrity: {len(failed)} of {len(results)} checks failed" if failed
+        else f"integrity: all {len(results)} checks passed",
+        columns=("check", "checked", "failed", "sample ids"),
+        rows=[(r.name, r.checked, r.failed, ", ".join(r.sample_ids)) for r in results],
+        data={"checks": [{"name": r.name, "checked": r.checked, "failed": r.failed,
+                          "sample_ids": r.sample_ids, "note": r.note} for r in results]},
+        findings=bool(failed),
+        messages=messages,
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
+    return run_command(argv, parser=parser(), handler=_command, settings=settings)
