@@ -1,0 +1,158 @@
+"""Migrations: ordered, recorded with checksums, reversible, and one run at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import Decimal128, ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.ops import migrations as ops
+from backend.settings import Settings
+from tests import ops_factories as f
+
+STEP = """
+import asyncio
+
+async def up(db):
+    await asyncio.sleep({delay})
+    await db["journal"].insert_one({{"event": "up {tag}"}})
+
+async def down(db):
+    await db["journal"].insert_one({{"event": "down {tag}"}})
+"""
+
+
+def write(directory: Path, version: str, name: str, tag: str, delay: float = 0.0) -> Path:
+    path = directory / f"m{version}_{name}.py"
+    path.write_text(textwrap.dedent(STEP.format(tag=tag, delay=delay)))
+    return path
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    write(directory, "20261101000000", "second", "b")
+    write(directory, "20261001000000", "first", "a")
+    return directory
+
+
+async def _journal(db: AsyncDatabase[dict[str, Any]]) -> list[str]:
+    return [d["event"] async for d in db["journal"].find({}, sort=[("_id", 1)])]
+
+
+async def test_pending_migrations_run_in_order_and_are_recorded(
+        db: AsyncDatabase[dict[str, Any]], migrations_dir: Path) -> None:
+    report = await ops.migrate_up(db, directory=migrations_dir)
+
+    assert [v for v, _, _ in report.done] == ["20261001000000", "20261101000000"]
+    assert await _journal(db) == ["up a", "up b"]
+    record = await db["migrations"].find_one({"version": "20261001000000"})
+    assert record is not None and record["name"] == "first" and len(record["checksum"]) == 64
+    assert record["duration_ms"] >= 0 and record["applied_at"].tzinfo is not None
+    assert (await ops.migrate_up(db, directory=migrations_dir)).done == []
+    assert await _journal(db) == ["up a", "up b"]
+    assert await db["locks"].count_documents({}) == 0
+
+
+async def test_down_reverts_newest_first_down_to_the_version(
+        db: AsyncDatabase[dict[str, Any]], migrations_dir: Path) -> None:
+    await ops.migrate_up(db, directory=migrations_dir)
+    report = await ops.migrate_down(db, "20261001000000", directory=migrations_dir)
+    assert [v for v, _, _ in report.done] == ["20261101000000", "20261001000000"]
+    assert await _journal(db) == ["up a", "up b", "down b", "down a"]
+    assert await db["migrations"].count_documents({}) == 0
+
+
+async def test_a_changed_applied_file_is_refused(db: AsyncDatabase[dict[str, Any]],
+                                                 migrations_dir: Path) -> None:
+    await ops.migrate_up(db, directory=migrations_dir)
+    write(migrations_dir, "20261001000000", "first", "a-edited")
+    write(migrations_dir, "20261201000000", "third", "c")
+    with pytest.raises(ops.MigrationChanged, match="20261001000000_first"):
+        await ops.migrate_up(db, directory=migrations_dir)
+    assert await _journal(db) == ["up a", "up b"]  # the third did not run either
+
+
+async def test_two_concurrent_runs_do_not_interleave(db: AsyncDatabase[dict[str, Any]],
+                                                     tmp_path: Path) -> None:
+    directory = tmp_path / "slow"
+    directory.mkdir()
+    write(directory, "20261001000000", "slow_one", "1", delay=0.3)
+    write(directory, "20261002000000", "slow_two", "2", delay=0.3)
+
+    first, second = await asyncio.gather(
+        ops.migrate_up(db, directory=directory, lock_wait=10),
+        ops.migrate_up(db, directory=directory, lock_wait=10),
+    )
+    assert sorted(len(r.done) for r in (first, second)) == [0, 2]
+    assert await _journal(db) == ["up 1", "up 2"]
+
+    async def hold_lock() -> None:
+        async with ops.migration_lock(db, owner="other-host:1"):
+            await asyncio.sleep(0.5)
+
+    holder = asyncio.create_task(hold_lock())
+    await asyncio.sleep(0.1)
+    with pytest.raises(ops.MigrationLocked, match="other-host:1"):
+        await ops.migrate_up(db, directory=directory, lock_wait=0)
+    await holder
+
+
+async def test_an_expired_lease_is_taken_over(db: AsyncDatabase[dict[str, Any]],
+                                              migrations_dir: Path) -> None:
+    await db["locks"].insert_one({"_id": "migrations", "owner": "dead:1",
+                                  "acquired_at": f.T0, "expires_at": f.T0})
+    report = await ops.migrate_up(db, directory=migrations_dir)
+    assert len(report.done) == 2
+
+
+async def test_the_shipped_gain_backfill_migration(db: AsyncDatabase[dict[str, Any]]) -> None:
+    client, admin = ObjectId(), ObjectId()
+    legacy = f.investment(client, admin, n=1, amount="25000.00")
+    del legacy["gain_amount"], legacy["return_pct"]
+    synced = f.investment(client, admin, n=2, gain_amount=Decimal128("5.00"),
+                          return_pct=Decimal128("0.0200"), performance_updated_at=f.T0)
+    await db["investments"].insert_many([legacy, synced])
+    shipped = [m for m in ops.discover() if m.name == "backfill_investment_gain"]
+    assert len(shipped) == 1
+    up, down = shipped[0].load()
+
+    await up(db)
+    filled = await db["investments"].find_one({"_id": legacy["_id"]})
+    assert filled is not None
+    assert filled["gain_amount"].to_decimal() == Decimal("123.4567")
+    assert filled["return_pct"].to_decimal() == Decimal("0.4938")
+    untouched = await db["investments"].find_one({"_id": synced["_id"]})
+    assert untouched == synced
+
+    await down(db)
+    reverted = await db["investments"].find_one({"_id": legacy["_id"]})
+    assert reverted is not None and reverted["gain_amount"] is None
+    assert await db["investments"].find_one({"_id": synced["_id"]}) == synced
+
+
+async def test_cli_migrate_status_and_down(db: AsyncDatabase[dict[str, Any]], settings: Settings,
+                                           migrations_dir: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--dir", str(migrations_dir), "--json"]
+    assert ops.main([*base, "--dry-run"], settings=settings) == 0
+    assert len(json.loads(capsys.readouterr().out)["pending"]) == 2
+    assert await _journal(db) == []
+
+    assert ops.main(base, settings=settings) == 0
+    assert len(json.loads(capsys.readouterr().out)["done"]) == 2
+
+    assert ops.main([*base, "--down", "20261101000000"], settings=settings) == 0
+    assert json.loads(capsys.readouterr().out)["done"][0]["version"] == "20261101000000"
+
+    write(migrations_dir, "20261001000000", "first", "changed")
+    assert ops.main(base, settings=settings) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "MIGRATION_CHANGED"
