@@ -38,7 +38,7 @@ from mt5_bridge_service.errors import (
     TerminalLoginMismatch,
     TerminalUnavailable,
 )
-from mt5_bridge_service.settings import BridgeSettings
+from mt5_bridge_service.settings import AccountCredentials, BridgeSettings
 from mt5_bridge_service.terminal import AccountInfo, Terminal, TradeDeal, TradePosition
 
 logger = logging.getLogger("mt5_bridge_service")
@@ -210,34 +210,9 @@ class TerminalGateway:
             )
         self._ensure_initialized()
         path = (credentials.terminal_path if credentials else None) or self.settings.terminal_path
-        info = None if path != self._current_path else self.terminal.account_info()
-        if info is None and path == self._current_path:
-            code, _ = self.terminal.last_error()
-            if code in mt5.TERMINAL_UNREACHABLE_CODES:
-                raise self._error("account_info")
+        info = self._current_account() if path == self._current_path else None
         if info is None or info.login != login:
-            password = (
-                credentials.password.get_secret_value()
-                if credentials and credentials.password
-                else None
-            )
-            server = credentials.server if credentials else None
-            timeout = self.settings.mt5_timeout_ms
-            if path != self._current_path:
-                # The package talks to one terminal per process: switching installation
-                # means detaching from the current one first.
-                self.terminal.shutdown()
-                self._initialized = False
-                ok = self.terminal.initialize(
-                    path, login=login, password=password, server=server, timeout=timeout
-                )
-                if ok:
-                    self._initialized = True
-                    self._current_path = path
-            else:
-                ok = self.terminal.login(login, password=password, server=server, timeout=timeout)
-            if not ok:
-                raise self._error("login", login=login)
+            self._switch_to(login, credentials, path)
             info = self.terminal.account_info()
             if info is None:
                 raise self._error("account_info", login=login)
@@ -254,6 +229,41 @@ class TerminalGateway:
             )
         self._served.add(login)
         return info
+
+    def _current_account(self) -> AccountInfo | None:
+        """The account the terminal is on now; None when none is, or it cannot say."""
+        info = self.terminal.account_info()
+        if info is None:
+            code, _ = self.terminal.last_error()
+            if code in mt5.TERMINAL_UNREACHABLE_CODES:
+                raise self._error("account_info")
+        return info
+
+    def _switch_to(
+        self, login: int, credentials: AccountCredentials | None, path: str | None
+    ) -> None:
+        password = (
+            credentials.password.get_secret_value()
+            if credentials is not None and credentials.password is not None
+            else None
+        )
+        server = credentials.server if credentials is not None else None
+        timeout = self.settings.mt5_timeout_ms
+        if path == self._current_path:
+            ok = self.terminal.login(login, password=password, server=server, timeout=timeout)
+        else:
+            # The package talks to one terminal per process: reaching another installation
+            # means detaching from the current one first.
+            self.terminal.shutdown()
+            self._initialized = False
+            ok = self.terminal.initialize(
+                path, login=login, password=password, server=server, timeout=timeout
+            )
+            if ok:
+                self._initialized = True
+                self._current_path = path
+        if not ok:
+            raise self._error("login", login=login)
 
     def _positions(self, login: int) -> tuple[AccountInfo, list[Position]]:
         info = self._session(login)

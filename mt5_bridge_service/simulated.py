@@ -136,6 +136,7 @@ class _Account:
     positions: list[TradePosition] = field(default_factory=list)
     position_margin: Decimal = Decimal(0)
     next_ticket: int = 0
+    info: AccountInfo | None = None
 
 
 class _Session(threading.local):
@@ -240,6 +241,7 @@ class SimulatedTerminal:
             )
             account.deals.append(deal)
             account.deals.sort(key=lambda d: (d.time_msc, d.ticket))
+            account.info = None
         return deal
 
     def cross_login(self, requested: int, actual: int | None) -> None:
@@ -338,7 +340,11 @@ class SimulatedTerminal:
             return None
         with self._data_lock:
             account = self._account(login)
-            return self._account_info(account)
+            # Cached until a deal is added: summing every deal on each call would make the
+            # simulator's CPU time, not its latency, dominate concurrent benchmarks.
+            if account.info is None:
+                account.info = self._account_info(account)
+            return account.info
 
     def positions_get(
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -26,8 +27,6 @@ OpenBridge = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 @pytest.fixture(autouse=True)
 def _no_bridge_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Settings come from each test, never from the shell that runs the suite."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("BRIDGE_"):
             monkeypatch.delenv(name)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mt5_bridge_service import BridgeSettings
 from mt5_bridge_service import constants as mt5
 from mt5_bridge_service.simulated import SimulatedTerminal
 from mt5_bridge_service.terminal import AccountInfo, TradeDeal
@@ -217,3 +218,49 @@ async def test_empty_history_answered_as_none_with_success_is_an_empty_page(
 
     assert response.status_code == 200
     assert (response.json()["total"], response.json()["deals"]) == (0, [])
+
+
+class _RecordingTerminal(SimulatedTerminal):
+    """Records how the gateway attaches to terminals and logs in, as the real one would see."""
+
+    thread_safe = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.calls: list[tuple[Any, ...]] = []
+
+    def initialize(self, path: str | None = None, **kwargs: Any) -> bool:
+        self.calls.append(("initialize", path, kwargs.get("login"), kwargs.get("password")))
+        return super().initialize(path, **kwargs)
+
+    def login(self, login: int, password: str | None = None, *args: Any, **kw: Any) -> bool:
+        self.calls.append(("login", login, password))
+        return super().login(login, password, *args, **kw)
+
+    def shutdown(self) -> None:
+        self.calls.append(("shutdown",))
+        super().shutdown()
+
+
+async def test_each_login_is_reached_on_its_own_terminal_with_its_credentials(
+    open_bridge: OpenBridge,
+) -> None:
+    settings = BridgeSettings(
+        accounts={
+            LOGIN: {"password": "pw-a", "server": "A-Live", "terminal_path": "C:/mt5/a"},
+            OTHER_LOGIN: {"password": "pw-b", "server": "B-Live", "terminal_path": "C:/mt5/b"},
+        }
+    )
+    terminal = _RecordingTerminal(history_end=make_simulator().history_end)
+    async with open_bridge(terminal, settings=settings) as client:
+        first = await client.get(f"/accounts/{LOGIN}")
+        second = await client.get(f"/accounts/{OTHER_LOGIN}")
+
+    assert (first.json()["login"], second.json()["login"]) == (LOGIN, OTHER_LOGIN)
+    attaches = [c for c in terminal.calls if c[0] == "initialize"]
+    assert attaches == [
+        ("initialize", None, None, None),
+        ("initialize", "C:/mt5/a", LOGIN, "pw-a"),
+        ("initialize", "C:/mt5/b", OTHER_LOGIN, "pw-b"),
+    ]
+    assert terminal.calls.count(("shutdown",)) >= 2
