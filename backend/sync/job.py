@@ -1,0 +1,424 @@
+"""One MT5 sync pass over every active account mapping.
+
+For each account, under its lease (`backend.sync.lease`) and at most `sync_concurrency` at a
+time: fetch the account's snapshot and its deals since the high-water mark (minus an overlap,
+so a deal booked late is not missed) from the bridge, convert and check everything, and only
+then write. The writes are a constant handful of round trips whatever the number of deals:
+
+1. deals: one unordered bulk upsert with `$setOnInsert` on (mt5_login, ticket), so replays and
+   overlapping windows never store a deal twice;
+2. the day's equity point: one upsert on (account, day);
+3. the linked investment's current value and performance (a read and an update);
+4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark.
+
+Where the server supports transactions the four go in one. Without them (a standalone server)
+the order is the safety net: every write is idempotent and the account, which carries the
+high-water mark and the success, is written last, so a failure part-way leaves the mark where it
+was and the next pass redoes the same writes to the same result. A failed account gets
+`sync_status` failed, the error and `last_sync_at`, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random
+
+from backend.bridge import (
+    BridgeAccount,
+    BridgeClient,
+    BridgeDeal,
+    BridgeRefused,
+    BridgeUnreachable,
+)
+from backend.errors import FidusError
+from backend.models._types import decimal_to_bson
+from backend.models.investments import Investment, InvestmentStatus
+from backend.models.mt5_accounts import Mt5Account, SyncStatus
+from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
+from backend.models.mt5_equity_history import utc_day
+from backend.repositories._errors import driver_errors
+from backend.repositories._tx import atomic
+from backend.repositories.base import Clock, utcnow
+from backend.services import Services
+from backend.settings import Settings
+from backend.sync.lease import Leases, account_lease_name
+
+logger = logging.getLogger(__name__)
+
+#: Where the first sync of an account starts: before any account the fund can hold.
+HISTORY_START = datetime(2000, 1, 1, tzinfo=UTC)
+#: Each window starts this long before the previous end: a deal the trade server books with a
+#: slightly earlier time than the last sync's end is still fetched (and stored only once).
+DEALS_OVERLAP = timedelta(hours=1)
+MAX_ERROR_LENGTH = 2000
+
+_ENTRIES = {0: DealEntry.IN, 1: DealEntry.OUT, 2: DealEntry.INOUT, 3: DealEntry.OUT_BY}
+_DEAL_TYPES = {t.value for t in DealType}
+_CENT = Decimal("0.01")
+#: Redeemed and cancelled investments keep the value they closed with.
+_VALUED_STATUSES = frozenset({InvestmentStatus.PENDING, InvestmentStatus.ACTIVE})
+
+
+class SyncDataError(FidusError):
+    """The bridge's answer cannot be stored as it is (wrong login, currency, unknown type)."""
+
+    code = "SYNC_DATA_INVALID"
+
+
+class AccountStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFetch:
+    """Everything the bridge said about one account, converted and checked, ready to write."""
+
+    account: Mt5Account
+    info: BridgeAccount
+    deals: list[dict[str, Any]]
+    window_start: datetime
+    window_end: datetime
+
+
+@dataclass(slots=True)
+class AccountOutcome:
+    account_id: str
+    mt5_login: int
+    status: AccountStatus
+    deals_fetched: int = 0
+    new_deals: int = 0
+    equity: Decimal | None = None
+    error: str | None = None
+    fetch_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class SyncReport:
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcomes: list[AccountOutcome] = field(default_factory=list)
+
+    def count(self, status: AccountStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def failed(self) -> list[AccountOutcome]:
+        return [o for o in self.outcomes if o.status is AccountStatus.FAILED]
+
+    @property
+    def new_deals(self) -> int:
+        return sum(o.new_deals for o in self.outcomes)
+
+
+def error_summary(error: BaseException) -> str:
+    """One line for `sync_error` and the logs: the error's code, then its message."""
+    if isinstance(error, BridgeRefused):
+        text = f"{error.bridge_code}: {error.message}"
+    elif isinstance(error, FidusError):
+        text = f"{error.code}: {error.message}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return (text.splitlines()[0] if text else type(error).__name__)[:MAX_ERROR_LENGTH]
+
+
+def _transient_transaction(error: BaseException) -> bool:
+    # An aborted transaction wrote nothing, so running it again is safe.
+    if not isinstance(error, PyMongoError):
+        return False
+    return (error.has_error_label("TransientTransactionError")
+            or getattr(error, "code", None) == 112
+            or "write conflict" in str(error).lower())
+
+
+def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
+                  ) -> dict[str, Any]:
+    deal_type = deal.type_name.lower()
+    if deal_type not in _DEAL_TYPES:
+        raise SyncDataError(f"deal {deal.ticket} has a deal type the platform does not know: "
+                            f"{deal.type_name}", details={"ticket": deal.ticket})
+    return Mt5Deal(
+        mt5_account_id=account.id,  # type: ignore[arg-type]
+        mt5_login=account.mt5_login,
+        ticket=deal.ticket,
+        order=deal.order,
+        position_id=deal.position_id,
+        time=deal.time,
+        deal_type=DealType(deal_type),
+        entry=_ENTRIES.get(deal.entry),
+        symbol=deal.symbol or None,
+        volume=deal.volume,
+        price=deal.price,
+        profit=deal.profit,
+        commission=deal.commission,
+        swap=deal.swap,
+        fee=deal.fee,
+        currency=account.currency,
+        comment=deal.comment or None,
+        magic=deal.magic,
+        synced_at=synced_at,
+    ).to_document()
+
+
+class SyncJob:
+    """Runs passes; `fetch` (bridge only) and `write` (database only) are separate steps so
+    each can be timed and tested on its own."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        settings: Settings,
+        bridge: BridgeClient,
+        *,
+        clock: Clock = utcnow,
+        leases: Leases | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.bridge = bridge
+        self.clock = clock
+        self.concurrency = concurrency or settings.sync_concurrency
+        self.leases = leases or Leases(db, clock=clock)
+        self.accounts = db["mt5_accounts"]
+        self.deals = db["mt5_deals"]
+        self.equity = db["mt5_equity_history"]
+        self.investments = Services(db, settings, clock=clock).investments
+
+    # --- a pass ------------------------------------------------------------------------
+
+    async def active_accounts(self) -> list[Mt5Account]:
+        with driver_errors("mt5_accounts"):
+            cursor = self.accounts.find({"is_active": True}, sort=[("last_sync_at", 1),
+                                                                   ("account_id", 1)])
+            return [Mt5Account.from_document(raw) async for raw in cursor]
+
+    async def run_once(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
+        report = SyncReport(started_at=self.clock())
+        accounts = await self.active_accounts()
+        semaphore = asyncio.Semaphore(self.concurrency)
+        done = 0
+        if progress:
+            progress(0, len(accounts))
+
+        async def one(account: Mt5Account) -> AccountOutcome:
+            nonlocal done
+            async with semaphore:
+                outcome = await self.sync_account(account)
+            done += 1
+            if progress:
+                progress(done, len(accounts))
+            return outcome
+
+        report.outcomes = list(await asyncio.gather(*(one(a) for a in accounts)))
+        report.finished_at = self.clock()
+        logger.info("MT5 sync pass: %d accounts, %d ok, %d failed, %d skipped, %d new deals",
+                    len(accounts), report.count(AccountStatus.OK),
+                    report.count(AccountStatus.FAILED), report.count(AccountStatus.SKIPPED),
+                    report.new_deals)
+        return report
+
+    async def fetch_all(self, accounts: Sequence[Mt5Account]
+                        ) -> list[AccountFetch | BaseException]:
+        """The fetch step alone for many accounts, `concurrency` at a time (no leases, no
+        writes): the benchmark times the bridge side with it."""
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(account: Mt5Account) -> AccountFetch | BaseException:
+            async with semaphore:
+                try:
+                    return await self.fetch(account)
+                except (FidusError, ValueError) as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(a) for a in accounts)))
+
+    # --- one account -------------------------------------------------------------------
+
+    async def sync_account(self, account: Mt5Account) -> AccountOutcome:
+        outcome = AccountOutcome(account.account_id, account.mt5_login, AccountStatus.OK)
+        lease = account_lease_name(account.id)
+        seconds = self.settings.sync_lease_seconds
+        try:
+            if not await self.leases.acquire(lease, seconds=seconds):
+                logger.info("MT5 account %s is being synced by another worker; skipped",
+                            account.account_id)
+                outcome.status = AccountStatus.SKIPPED
+                return outcome
+        except FidusError as error:
+            return await self._failed(account, outcome, error)
+        try:
+            started = time.perf_counter()
+            try:
+                fetched = await self.fetch(account)
+            finally:
+                outcome.fetch_seconds = time.perf_counter() - started
+            outcome.deals_fetched = len(fetched.deals)
+            outcome.equity = fetched.info.equity
+            # The fetch may have outlived the lease; renewing proves no one else took it.
+            if not await self.leases.acquire(lease, seconds=seconds):
+                logger.warning("MT5 account %s: lease lost during the fetch; nothing written",
+                               account.account_id)
+                outcome.status = AccountStatus.SKIPPED
+                return outcome
+            started = time.perf_counter()
+            try:
+                outcome.new_deals = await self.write(fetched)
+            finally:
+                outcome.write_seconds = time.perf_counter() - started
+            return outcome
+        except (FidusError, PyMongoError, ValueError) as error:
+            return await self._failed(account, outcome, error)
+        except Exception as error:
+            logger.exception("MT5 account %s: unexpected error during sync", account.account_id)
+            return await self._failed(account, outcome, error)
+        finally:
+            try:
+                await self.leases.release(lease)
+            except FidusError as error:
+                logger.warning("MT5 account %s: lease not released (%s); it expires in %d s",
+                               account.account_id, error_summary(error), seconds)
+
+    async def fetch(self, account: Mt5Account) -> AccountFetch:
+        """Read the account and its new deals from the bridge and convert them; no writes."""
+        end = self.clock()
+        mark = account.deals_synced_to
+        start = (mark - DEALS_OVERLAP) if mark else HISTORY_START
+        info = await self.bridge.account(account.mt5_login)
+        if info.login != account.mt5_login:
+            raise SyncDataError(
+                f"the bridge answered for login {info.login} instead of {account.mt5_login}",
+                details={"requested_login": account.mt5_login, "answered_login": info.login})
+        if info.currency != account.currency:
+            raise SyncDataError(
+                f"MT5 reports currency {info.currency} but the mapping says {account.currency}",
+                details={"mt5_currency": info.currency, "mapping_currency": account.currency})
+        deals = await self.bridge.deals(account.mt5_login, start=start, end=end)
+        documents = [deal_document(account, d, synced_at=end) for d in deals]
+        return AccountFetch(account, info, documents, start, end)
+
+    async def write(self, fetched: AccountFetch) -> int:
+        """Store one account's fetch; returns how many deals were new."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3), wait=wait_random(0.01, 0.1),
+            retry=retry_if_exception(_transient_transaction), reraise=True,
+        ):
+            with attempt:
+                async with atomic(self.db) as session:
+                    return await self._write(fetched, session)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write(self, fetched: AccountFetch, session: AsyncClientSession | None) -> int:
+        account, info = fetched.account, fetched.info
+        now = fetched.window_end
+        new_deals = 0
+        if fetched.deals:
+            operations = [
+                UpdateOne({"mt5_login": d["mt5_login"], "ticket": d["ticket"]},
+                          {"$setOnInsert": d}, upsert=True)
+                for d in fetched.deals
+            ]
+            with driver_errors("mt5_deals"):
+                for begin in range(0, len(operations), 1000):
+                    result = await self.deals.bulk_write(
+                        operations[begin:begin + 1000], ordered=False, session=session)
+                    new_deals += result.upserted_count
+        with driver_errors("mt5_equity_history"):
+            await self.equity.update_one(
+                {"mt5_account_id": account.id, "day": utc_day(info.as_of)},
+                {"$set": {"mt5_login": account.mt5_login,
+                          "balance": decimal_to_bson(info.balance),
+                          "equity": decimal_to_bson(info.equity),
+                          "currency": account.currency, "recorded_at": info.as_of}},
+                upsert=True, session=session)
+        if account.investment_id is not None:
+            await self._value_investment(account, info, session)
+        snapshot: dict[str, Any] = {
+            "balance": info.balance, "equity": info.equity, "margin": info.margin,
+            "free_margin": info.margin_free, "margin_level": info.margin_level,
+            "profit": info.profit,
+        }
+        changes = {k: None if v is None else decimal_to_bson(v) for k, v in snapshot.items()}
+        # Not `version`/`updated_at`: those track edits of the mapping, and a sync every few
+        # minutes must not make an administrator's pending edit conflict.
+        changes.update({
+            "leverage": info.leverage, "snapshot_at": info.as_of,
+            "sync_status": SyncStatus.OK.value, "sync_error": None,
+            "last_sync_at": now, "last_success_at": now, "deals_synced_to": fetched.window_end,
+        })
+        with driver_errors("mt5_accounts"):
+            await self.accounts.update_one({"_id": account.id}, {"$set": changes},
+                                           session=session)
+        return new_deals
+
+    async def _value_investment(self, account: Mt5Account, info: BridgeAccount,
+                                session: AsyncClientSession | None) -> None:
+        with driver_errors("investments"):
+            raw = await self.investments.repo.collection.find_one(
+                {"_id": account.investment_id}, session=session)
+        if raw is None:
+            logger.warning("MT5 account %s links investment %s, which does not exist",
+                           account.account_id, account.investment_id)
+            return
+        investment = Investment.from_document(raw)
+        if investment.status not in _VALUED_STATUSES:
+            return
+        if investment.currency != account.currency:
+            raise SyncDataError(
+                f"investment {investment.investment_id} is in {investment.currency} but MT5 "
+                f"account {account.account_id} is in {account.currency}")
+        await self.investments.update_performance(
+            investment, info.equity.quantize(_CENT), at=info.as_of, session=session)
+
+    async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
+                      error: BaseException) -> AccountOutcome:
+        outcome.status = AccountStatus.FAILED
+        outcome.error = error_summary(error)
+        logger.error("MT5 account %s (login %d) sync failed: %s",
+                     account.account_id, account.mt5_login, outcome.error)
+        try:
+            with driver_errors("mt5_accounts"):
+                await self.accounts.update_one(
+                    {"_id": account.id},
+                    {"$set": {"sync_status": SyncStatus.FAILED.value,
+                              "sync_error": outcome.error, "last_sync_at": self.clock()}})
+        except FidusError as write_error:
+            logger.error("MT5 account %s: the failure could not be recorded either: %s",
+                         account.account_id, error_summary(write_error))
+        return outcome
+
+
+def bridge_unreachable_everywhere(report: SyncReport) -> bool:
+    """True when accounts were attempted and every one failed to reach the bridge."""
+    failed = report.failed
+    return bool(failed) and len(failed) == len(report.outcomes) and all(
+        (o.error or "").startswith(f"{BridgeUnreachable.code}:") for o in failed)
+
+
+__all__ = [
+    "AccountFetch",
+    "AccountOutcome",
+    "AccountStatus",
+    "SyncDataError",
+    "SyncJob",
+    "SyncReport",
+    "bridge_unreachable_everywhere",
+    "error_summary",
+]
