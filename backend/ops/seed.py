@@ -1,0 +1,219 @@
+"""seed: a known data set, created through the services in dependency order.
+
+States:
+    empty  the collections, validators and indexes, and no data
+    test   1 admin, 1 manager, 2 clients with one investment each, 1 prospect
+    dev    1 admin, 1 manager, 6 clients, investments in CORE and BALANCE, MT5 mappings for
+           half of them, 4 prospects of which one converted
+    demo   the demo logins below, 4 clients whose investments are each carried by an MT5
+           account (logins 80000001 onwards, server "Fidus-Demo") for `make bridge` +
+           `make sync` to fill, 3 prospects
+
+Logins (every seeded user has the same password, shown by the command as well; the domain
+    is the reserved `.example`, because sign-up refuses special-use domains such as `.test`):
+    admin@fidus.example    / FidusDemo-2026!   admin
+    manager@fidus.example  / FidusDemo-2026!   manager
+    client1@fidus.example  / FidusDemo-2026!   client (client2@..., client3@... likewise)
+
+Everything goes through `backend.services` (bcrypt hashes, fund rules, audit records), after
+the schemas are applied, so `make verify` finds nothing right after. The same `--seed` gives
+the same people, amounts, dates and MT5 logins; ObjectIds, generated business ids and
+timestamps are new on every run. It refuses production, and a database that already holds
+users unless `--reset` (which empties the seeded collections first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from pydantic import SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.db import index_sync
+from backend.models.crm_prospects import ProspectCreate, ProspectStage
+from backend.models.investments import InvestmentCreate
+from backend.models.mt5_accounts import Mt5AccountCreate
+from backend.models.users import KycStatus, UserCreate, UserType
+from backend.ops._audit import record_script_run
+from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
+from backend.services import Actor, Services
+from backend.settings import Settings
+
+STATES = ("empty", "test", "dev", "demo")
+DEMO_PASSWORD = "FidusDemo-2026!"
+FIRST_MT5_LOGIN = 80000001
+MT5_SERVER = "Fidus-Demo"
+BROKER = "FIDUS_DEMO"
+SEEDED_COLLECTIONS = ("users", "investments", "mt5_accounts", "crm_prospects", "sessions",
+                      "documents", "admin_google_sessions", "audit_log", "mt5_deals",
+                      "mt5_equity_history")
+
+_FIRST = ("Alejandro", "Lucia", "Mateo", "Sofia", "Diego", "Valentina", "Hugo", "Elena")
+_LAST = ("Mariscal", "Herrera", "Ortega", "Navarro", "Castillo", "Romero", "Vidal", "Prieto")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    clients: int
+    mapped_every: int  # every n-th investment gets an MT5 account; 0 for none
+    prospects: int
+    convert_one: bool
+    funds: tuple[str, ...]
+
+
+PLANS = {
+    "test": Plan(clients=2, mapped_every=0, prospects=1, convert_one=False, funds=("CORE",)),
+    "dev": Plan(clients=6, mapped_every=2, prospects=4, convert_one=True,
+                funds=("CORE", "BALANCE")),
+    "demo": Plan(clients=4, mapped_every=1, prospects=3, convert_one=False,
+                 funds=("CORE", "BALANCE")),
+}
+
+
+@dataclass(slots=True)
+class SeedReport:
+    state: str
+    seed: int
+    counts: dict[str, int] = field(default_factory=dict)
+    logins: list[tuple[str, str, str]] = field(default_factory=list)
+    mt5_logins: list[int] = field(default_factory=list)
+
+
+async def _reset(db: AsyncDatabase[dict[str, Any]]) -> None:
+    for name in SEEDED_COLLECTIONS:
+        await db[name].delete_many({})
+
+
+async def seed(
+    db: AsyncDatabase[dict[str, Any]],
+    settings: Settings,
+    *,
+    state: str,
+    seed_number: int = 1,
+    reset: bool = False,
+) -> SeedReport:
+    if settings.is_production:
+        raise CommandRefused("refusing to seed a production database")
+    if state not in STATES:
+        raise CommandRefused(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+    await index_sync.apply(db, await index_sync.plan(db))
+    if reset:
+        await _reset(db)
+    elif await db["users"].count_documents({}, limit=1):
+        raise CommandRefused("the database already holds users; pass --reset to replace the "
+                             "seeded collections")
+    report = SeedReport(state=state, seed=seed_number)
+    if state != "empty":
+        await _populate(Services(db, settings), PLANS[state], random.Random(seed_number), report)
+    for name in ("users", "investments", "mt5_accounts", "crm_prospects"):
+        report.counts[name] = await db[name].count_documents({})
+    await record_script_run(db, script="seed", action="data_script.seed",
+                            run_id=f"seed-{state}-{ObjectId()}",
+                            summary={"state": state, "seed": seed_number, **report.counts})
+    return report
+
+
+def _account(email: str, username: str, first: str, last: str,
+             user_type: UserType) -> UserCreate:
+    return UserCreate(email=email, username=username, password=SecretStr(DEMO_PASSWORD),
+                      first_name=first, last_name=last, user_type=user_type)
+
+
+async def _populate(services: Services, plan: Plan, rng: random.Random,
+                    report: SeedReport) -> None:
+    script = Actor.script("seed")
+    admin = await services.users.create_user(
+        _account("admin@fidus.example", "admin", "Ada", "Admin", UserType.ADMIN), actor=script,
+        kyc_status=KycStatus.APPROVED)
+    as_admin = Actor.user(admin.id, "admin")
+    manager = await services.users.create_user(
+        _account("manager@fidus.example", "manager", "Marco", "Manager", UserType.MANAGER),
+        actor=as_admin, kyc_status=KycStatus.APPROVED)
+    report.logins += [("admin@fidus.example", DEMO_PASSWORD, "admin"),
+                      ("manager@fidus.example", DEMO_PASSWORD, "manager")]
+    names = rng.sample([(f, last) for f in _FIRST for last in _LAST], plan.clients)
+    for index, (first, last) in enumerate(names, start=1):
+        email = f"client{index}@fidus.example"
+        client = await services.users.create_user(
+            _account(email, f"client{index}", first, last, UserType.CLIENT), actor=as_admin,
+            kyc_status=KycStatus.APPROVED)
+        report.logins.append((email, DEMO_PASSWORD, "client"))
+        fund = plan.funds[(index - 1) % len(plan.funds)]
+        minimum = services.funds.get(fund).minimum
+        amount = (minimum * rng.randint(1, 8)).quantize(Decimal("0.01"))
+        deposit = date(2025, 1, 1) + timedelta(days=rng.randint(0, 300))
+        mapping = None
+        if plan.mapped_every and index % plan.mapped_every == 0:
+            login = FIRST_MT5_LOGIN + len(report.mt5_logins)
+            report.mt5_logins.append(login)
+            mapping = Mt5AccountCreate(
+                account_id=f"MT5-{login}", client_id=client.id, fund_code=fund,
+                mt5_login=login, broker_code=BROKER, server=MT5_SERVER,
+                investor_password=SecretStr(f"investor-{login}"), currency="USD")
+        await services.investments.create(
+            InvestmentCreate(client_id=client.id, fund_code=fund, principal_amount=amount,
+                             currency="USD", deposit_date=deposit),
+            actor=as_admin, idempotency_key=f"seed-{report.state}-{report.seed}-{index:04d}",
+            mt5_account=mapping)
+    for index in range(1, plan.prospects + 1):
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        prospect = await services.crm.create(
+            ProspectCreate(name=f"{first} {last}", email=f"prospect{index}@fidus.example",
+                           assigned_to=manager.id, source="referral"), actor=as_admin)
+        if plan.convert_one and index == 1:
+            for stage in (ProspectStage.CONTACTED, ProspectStage.QUALIFIED,
+                          ProspectStage.PROPOSAL, ProspectStage.NEGOTIATION, ProspectStage.WON):
+                prospect = await services.crm.move(prospect.id, stage, actor=as_admin)
+            await services.crm.convert(
+                prospect.id, _account(f"prospect{index}@fidus.example", f"prospect{index}", first,
+                                      last, UserType.CLIENT), actor=as_admin)
+            report.logins.append((f"prospect{index}@fidus.example", DEMO_PASSWORD, "client"))
+
+
+# command line -----------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    result = base_parser("make seed", __doc__ or "", writes=False)
+    result.add_argument("--state", choices=STATES, default="dev")
+    result.add_argument("--seed", type=int, default=1, help="the same number, the same data")
+    result.add_argument("--reset", action="store_true",
+                        help="empty the seeded collections first (never in production)")
+    return result
+
+
+def _refuse_production(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.is_production:
+        raise CommandRefused("refusing to seed a production database")
+
+
+async def _command(ctx: Context) -> Outcome:
+    args = ctx.args
+    report = await seed(ctx.db, ctx.settings, state=args.state, seed_number=args.seed,
+                        reset=args.reset)
+    messages = [f"login: {email} / {password} ({role})" for email, password, role in
+                report.logins]
+    if report.mt5_logins:
+        messages.append("MT5 logins mapped (server " + MT5_SERVER + "): "
+                        + ", ".join(map(str, report.mt5_logins)) + "; run make bridge + make sync")
+    return Outcome(
+        title=f"seeded state {report.state} (seed {report.seed})",
+        columns=("collection", "documents"),
+        rows=list(report.counts.items()),
+        data={"state": report.state, "seed": report.seed, "counts": report.counts,
+              "logins": [{"email": e, "password": p, "role": r} for e, p, r in report.logins],
+              "mt5_logins": report.mt5_logins},
+        messages=messages,
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
+    return run_command(argv, parser=parser(), handler=_command, settings=settings,
+                       check=_refuse_production)
