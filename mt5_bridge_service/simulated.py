@@ -1,6 +1,6 @@
 """A simulated MT5 terminal for Linux development, the demo seed and tests.
 
-It answers the same calls as the MetaTrader5 package with the same result records, generated
+It answers the same calls as the MetaTrader5 package with the same result records, drawn
 deterministically from a seed: the data of login L come from `random.Random(seed ^ L)`, so the
 same seed always gives the same accounts. Any login number is served.
 
@@ -473,14 +473,14 @@ class SimulatedTerminal:
         )
 
     def _account(self, login: int) -> _Account:
-        """The login's account, generated on first use. Call with `_data_lock` held."""
+        """The login's account, drawn on first use. Call with `_data_lock` held."""
         account = self._accounts.get(login)
         if account is None:
-            account = self._generate(login)
+            account = self._draw_account(login)
             self._accounts[login] = account
         return account
 
-    def _generate(self, login: int) -> _Account:
+    def _draw_account(self, login: int) -> _Account:
         rng = random.Random(self.seed ^ login)
         end = self.history_end
         start = end - timedelta(days=HISTORY_DAYS)
