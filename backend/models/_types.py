@@ -111,7 +111,9 @@ Money = Annotated[
     PlainSerializer(_money_to_json, return_type=str, when_used="json"),
     WithJsonSchema(_MONEY_JSON_SCHEMA),
 ]
-PositiveMoney = Annotated[Money, Field(gt=0)]
+#: At least 1 unit: a principal below that is never a real investment, and `minimum: 1` is a
+#: bound every server enforces (the embedded one ignores `exclusiveMinimum`).
+PositiveMoney = Annotated[Money, Field(ge=1)]
 NonNegativeMoney = Annotated[Money, Field(ge=0)]
 SignedMoney = Annotated[Money, Field(ge=-MONEY_LIMIT)]
 #: A percentage or ratio that is stored as Decimal128 (e.g. return in %, margin level).
