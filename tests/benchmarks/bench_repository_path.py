@@ -1,0 +1,156 @@
+"""Client-side cost per document of the repository path, against raw PyMongo dicts and Beanie.
+
+The same 10,000 investments go through each path in process, without a server round trip:
+- raw PyMongo: dict -> BSON -> dict;
+- Fidus: `Investment.to_document()` -> BSON -> dict -> `Investment.from_document()` (model
+  validation, Decimal <-> Decimal128, aware UTC dates);
+- Beanie 2: its encoder -> BSON -> dict -> `model_validate` of a `Document` with the same fields.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import bson
+from bson import ObjectId
+from bson.codec_options import CodecOptions
+
+from backend.models.investments import Investment, InvestmentStatus
+from tests.benchmarks._table import Row
+
+N = 10_000
+REPEATS = 5
+CODEC = CodecOptions(tz_aware=True, tzinfo=UTC)
+
+
+def _investments() -> list[Investment]:
+    rng = random.Random(7)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    items = []
+    for i in range(N):
+        principal = Decimal(rng.randint(10_000, 500_000)) + Decimal(rng.randint(0, 99)) / 100
+        created = base + timedelta(minutes=i)
+        items.append(Investment(
+            id=ObjectId(), investment_id=f"INV-20260101-{i:08X}", client_id=ObjectId(),
+            fund_code=rng.choice(["CORE", "BALANCE", "DYNAMIC"]), principal_amount=principal,
+            currency="USD", deposit_date=base + timedelta(days=rng.randint(0, 300)),
+            status=InvestmentStatus.ACTIVE, current_value=principal * Decimal("1.0312"),
+            gain_amount=principal * Decimal("0.0312"), return_pct=Decimal("3.12"),
+            performance_updated_at=created, mt5_account_id=ObjectId(),
+            idempotency_key=f"key-{i:010d}", created_by=ObjectId(), created_at=created,
+            updated_at=created, version=1,
+        ))
+    return items
+
+
+def _best_of(fn: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+async def _beanie_model() -> tuple[type[Any], Any, Callable[[], None]]:
+    from beanie import DecimalAnnotation, Document, PydanticObjectId, init_beanie
+    from pymongo import AsyncMongoClient
+
+    from backend.db.embedded import EmbeddedMongoServer
+
+    class BeanieInvestment(Document):
+        investment_id: str
+        client_id: PydanticObjectId
+        fund_code: str
+        principal_amount: DecimalAnnotation
+        currency: str
+        deposit_date: datetime
+        status: InvestmentStatus
+        status_reason: str | None = None
+        current_value: DecimalAnnotation
+        gain_amount: DecimalAnnotation | None = None
+        return_pct: DecimalAnnotation | None = None
+        performance_updated_at: datetime | None = None
+        mt5_account_id: PydanticObjectId | None = None
+        idempotency_key: str | None = None
+        redeemed_at: datetime | None = None
+        cancelled_at: datetime | None = None
+        created_by: PydanticObjectId
+        created_at: datetime
+        updated_at: datetime
+        version: int
+
+        class Settings:
+            name = "investments"
+
+    # init_beanie needs a database to bind the model to; nothing is timed against it.
+    server = EmbeddedMongoServer()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.start())
+    await init_beanie(database=client["bench_beanie"], document_models=[BeanieInvestment],
+                      skip_indexes=True)
+
+    def close() -> None:
+        server.close()
+
+    return BeanieInvestment, client, close
+
+
+async def run() -> list[Row]:
+    from beanie.odm.utils.encoder import Encoder
+
+    models = _investments()
+    raw_dicts = [m.to_document() for m in models]
+    raw_bson = [bson.encode(d) for d in raw_dicts]
+
+    def raw_path() -> None:
+        for d in raw_dicts:
+            bson.decode(bson.encode(d), codec_options=CODEC)
+
+    def fidus_path() -> None:
+        for m in models:
+            Investment.from_document(bson.decode(bson.encode(m.to_document()), codec_options=CODEC))
+
+    beanie_cls, client, close = await _beanie_model()
+    try:
+        beanie_docs = [beanie_cls.model_validate(bson.decode(b, codec_options=CODEC))
+                       for b in raw_bson]
+        encoder = Encoder()
+
+        def beanie_path() -> None:
+            for doc in beanie_docs:
+                beanie_cls.model_validate(
+                    bson.decode(bson.encode(encoder.encode(doc)), codec_options=CODEC))
+
+        # Interleave the paths so machine noise hits them alike.
+        raw_t, fidus_t, beanie_t = [], [], []
+        for _ in range(3):
+            raw_t.append(_best_of(raw_path))
+            fidus_t.append(_best_of(fidus_path))
+            beanie_t.append(_best_of(beanie_path))
+    finally:
+        await client.close()
+        close()
+    raw_s, fidus_s, beanie_s = (statistics.median(t) for t in (raw_t, fidus_t, beanie_t))
+
+    def per_doc(seconds: float) -> str:
+        return f"{seconds / N * 1e6:.1f} µs/doc"
+
+    bench = "repository path (10,000 investments, in process)"
+    return [
+        Row(bench, "raw PyMongo dicts (BSON encode+decode)", "client-side cost", per_doc(raw_s),
+            "1.00x"),
+        Row(bench, "Fidus repository (model + Decimal128 + BSON)", "client-side cost",
+            per_doc(fidus_s), f"{fidus_s / raw_s:.2f}x of raw",
+            f"goal <= 1.3x of raw; {beanie_s / fidus_s:.2f}x faster than Beanie"),
+        Row(bench, "Beanie 2 document path", "client-side cost", per_doc(beanie_s),
+            f"{beanie_s / raw_s:.2f}x of raw"),
+        Row(bench, "end to end with the server", "not timed", "-", "",
+            "the embedded server's insert cost grows with collection size; timing it would "
+            "measure it, not the product"),
+    ]
