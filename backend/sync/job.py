@@ -11,11 +11,11 @@ then write. The writes are a constant handful of round trips whatever the number
 3. the linked investment's current value and performance (a read and an update);
 4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark.
 
-Where the server supports transactions the four go in one. Without them (a standalone server)
-the order is the safety net: every write is idempotent and the account, which carries the
-high-water mark and the success, is written last, so a failure part-way leaves the mark where it
-was and the next pass redoes the same writes to the same result. A failed account gets
-`sync_status` failed, the error and `last_sync_at`, and nothing else.
+No transaction: the order is the safety net, the same on a standalone server and a replica set.
+Every write is idempotent (an upsert of what the terminal said, or an absolute `$set`) and the
+account, which carries the high-water mark and the success, is written last; a failure part-way
+leaves the mark where it was, and the next pass redoes the same writes to the same result. A
+failed account gets `sync_status` failed, the error and `last_sync_at`, and nothing else.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random
 
 from backend.bridge import (
     BridgeAccount,
@@ -50,7 +49,6 @@ from backend.models.mt5_accounts import Mt5Account, SyncStatus
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import utc_day
 from backend.repositories._errors import driver_errors
-from backend.repositories._tx import atomic
 from backend.repositories.base import Clock, utcnow
 from backend.services import Services
 from backend.settings import Settings
@@ -135,15 +133,6 @@ def error_summary(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return (text.splitlines()[0] if text else type(error).__name__)[:MAX_ERROR_LENGTH]
-
-
-def _transient_transaction(error: BaseException) -> bool:
-    # An aborted transaction wrote nothing, so running it again is safe.
-    if not isinstance(error, PyMongoError):
-        return False
-    return (error.has_error_label("TransientTransactionError")
-            or getattr(error, "code", None) == 112
-            or "write conflict" in str(error).lower())
 
 
 def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
@@ -316,14 +305,7 @@ class SyncJob:
 
     async def write(self, fetched: AccountFetch) -> int:
         """Store one account's fetch; returns how many deals were new."""
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3), wait=wait_random(0.01, 0.1),
-            retry=retry_if_exception(_transient_transaction), reraise=True,
-        ):
-            with attempt:
-                async with atomic(self.db) as session:
-                    return await self._write(fetched, session)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._write(fetched, None)
 
     async def _write(self, fetched: AccountFetch, session: AsyncClientSession | None) -> int:
         account, info = fetched.account, fetched.info
@@ -384,8 +366,15 @@ class SyncJob:
             raise SyncDataError(
                 f"investment {investment.investment_id} is in {investment.currency} but MT5 "
                 f"account {account.account_id} is in {account.currency}")
-        await self.investments.update_performance(
-            investment, info.equity.quantize(_CENT), at=info.as_of, session=session)
+        # The same change as InvestmentService.update_performance, written with Decimal128:
+        # that method hands raw Decimals to the driver, which cannot encode them.
+        value = max(info.equity.quantize(_CENT), Decimal(0))
+        gain, return_pct = investment.performance(value)
+        await self.investments.repo.update(
+            investment.id,  # type: ignore[arg-type]
+            {"current_value": decimal_to_bson(value), "gain_amount": decimal_to_bson(gain),
+             "return_pct": decimal_to_bson(return_pct), "performance_updated_at": info.as_of},
+            expected_version=investment.version, session=session)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:

@@ -1,0 +1,322 @@
+"""The MT5 sync pass against the simulated bridge, in-process."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from bson import Decimal128
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.models.mt5_accounts import Mt5Account
+from backend.repositories.base import utcnow
+from backend.services import Services
+from backend.settings import Settings
+from backend.sync.health import stale_accounts_check
+from backend.sync.job import AccountStatus, SyncJob
+from backend.sync.lease import Leases, account_lease_name
+from mt5_bridge_service import SimulatedTerminal
+from tests.support import CommandRecorder
+from tests.sync_factories import (
+    approved_client,
+    bridge_client,
+    bridge_transport,
+    down_transport,
+    invested_mapping,
+    mapping,
+    simulator,
+)
+
+LOGIN_A, LOGIN_B, LOGIN_C = 61_000_101, 61_000_202, 61_000_303
+Db = AsyncDatabase[dict[str, Any]]
+
+
+@pytest.fixture
+def services(synced_db: Db, settings: Settings) -> Services:
+    return Services(synced_db, settings)
+
+
+@pytest.fixture
+def sim() -> SimulatedTerminal:
+    return simulator()
+
+
+async def run_pass(db: Db, settings: Settings, transport: Any, **options: Any) -> Any:
+    async with bridge_client(transport) as client:
+        return await SyncJob(db, settings, client, **options).run_once()
+
+
+async def raw_account(db: Db, account: Mt5Account) -> dict[str, Any]:
+    raw = await db["mt5_accounts"].find_one({"_id": account.id})
+    assert raw is not None
+    return raw
+
+
+def money(value: Any) -> Decimal:
+    assert isinstance(value, Decimal128), value
+    return value.to_decimal()
+
+
+async def written_for(db: Db, account: Mt5Account) -> tuple[int, int]:
+    deals = await db["mt5_deals"].count_documents({"mt5_login": account.mt5_login})
+    points = await db["mt5_equity_history"].count_documents({"mt5_account_id": account.id})
+    return deals, points
+
+
+async def test_full_sync_stores_what_the_terminal_holds_and_a_second_pass_adds_nothing(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    client = await approved_client(services)
+    invested = await invested_mapping(services, client, LOGIN_A, Decimal("25000.00"))
+    plain = await mapping(services, await approved_client(services), LOGIN_B)
+    transport = bridge_transport(sim)
+
+    report = await run_pass(synced_db, settings, transport)
+
+    assert [o.status for o in report.outcomes] == [AccountStatus.OK, AccountStatus.OK]
+    for account in (invested, plain):
+        raw_deals = sim.raw_deals(account.mt5_login)
+        stored = [d async for d in synced_db["mt5_deals"].find({"mt5_login": account.mt5_login})]
+        assert sorted(d["ticket"] for d in stored) == sorted(d.ticket for d in raw_deals)
+        by_ticket = {d["ticket"]: d for d in stored}
+        for deal in raw_deals:
+            assert money(by_ticket[deal.ticket]["profit"]) == Decimal(repr(deal.profit)).quantize(
+                Decimal("0.01"))
+        info = sim._account_info(sim._accounts[account.mt5_login])
+        raw = await raw_account(synced_db, account)
+        assert raw["sync_status"] == "ok" and raw["sync_error"] is None
+        assert money(raw["balance"]) == Decimal(repr(info.balance)).quantize(Decimal("0.01"))
+        assert money(raw["equity"]) == Decimal(repr(info.equity)).quantize(Decimal("0.01"))
+        assert raw["leverage"] == info.leverage
+        assert raw["deals_synced_to"] is not None and raw["last_success_at"] is not None
+        assert (await written_for(synced_db, account))[1] == 1
+    equity = money((await raw_account(synced_db, invested))["equity"])
+    investment = await services.investments.get(invested.investment_id)  # type: ignore[arg-type]
+    assert investment.current_value == max(equity, Decimal(0))
+    assert investment.gain_amount == equity - Decimal("25000.00")
+    assert report.new_deals == sum(len(sim.raw_deals(a.mt5_login)) for a in (invested, plain))
+
+    before = {a.account_id: await written_for(synced_db, a) for a in (invested, plain)}
+    again = await run_pass(synced_db, settings, transport)
+    assert [o.status for o in again.outcomes] == [AccountStatus.OK, AccountStatus.OK]
+    assert again.new_deals == 0
+    assert {a.account_id: await written_for(synced_db, a) for a in (invested, plain)} == before
+
+
+async def test_round_trips_per_account_do_not_depend_on_the_number_of_deals(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    command_recorder: CommandRecorder,
+) -> None:
+    client = await approved_client(services)
+    accounts = [await invested_mapping(services, client, LOGIN_A, Decimal("10000.00")),
+                await mapping(services, client, LOGIN_B, fund_code="BALANCE"),
+                await mapping(services, client, LOGIN_C, fund_code="DYNAMIC")]
+    sim.add_deal(LOGIN_C, profit="5000.00", time=utcnow() - timedelta(days=1))
+    async with bridge_client(bridge_transport(sim)) as bridge:
+        job = SyncJob(synced_db, settings, bridge)
+        counts, deals = [], []
+        for account in accounts:
+            command_recorder.reset()
+            outcome = await job.sync_account(account)
+            assert outcome.status is AccountStatus.OK, outcome.error
+            counts.append(command_recorder.count())
+            deals.append(outcome.new_deals)
+        # The linked investment costs one read and one update more.
+        assert counts[1] == counts[2] and counts[0] == counts[1] + 2
+        assert len(set(deals)) == 3, deals
+        assert counts[1] <= 7, command_recorder.names()
+
+        command_recorder.reset()
+        fresh = await job.active_accounts()
+        for account in fresh:
+            await job.sync_account(account)
+    # A pass with nothing new skips only the deals' bulk write.
+    assert command_recorder.count() == 1 + sum(counts) - len(accounts)
+
+
+async def test_a_crossed_terminal_is_refused_logged_and_nothing_written_for_it(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await approved_client(services)
+    crossed = await invested_mapping(services, client, LOGIN_A, Decimal("10000.00"))
+    healthy = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
+    sim.cross_login(LOGIN_A, LOGIN_C)
+    transport = bridge_transport(sim)
+    before = await services.investments.get(crossed.investment_id)  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.ERROR):
+        report = await run_pass(synced_db, settings, transport)
+
+    outcomes = {o.account_id: o for o in report.outcomes}
+    assert outcomes[crossed.account_id].status is AccountStatus.FAILED
+    assert outcomes[healthy.account_id].status is AccountStatus.OK
+    raw = await raw_account(synced_db, crossed)
+    assert raw["sync_status"] == "failed"
+    assert raw["sync_error"].startswith("TERMINAL_LOGIN_MISMATCH:")
+    assert raw["balance"] is None and raw["deals_synced_to"] is None
+    assert raw["last_success_at"] is None and raw["last_sync_at"] is not None
+    assert await written_for(synced_db, crossed) == (0, 0)
+    assert await synced_db["mt5_deals"].count_documents({"mt5_login": LOGIN_C}) == 0
+    investment = await services.investments.get(crossed.investment_id)  # type: ignore[arg-type]
+    assert investment == before
+    assert any("TERMINAL_LOGIN_MISMATCH" in r.getMessage() and crossed.account_id
+               in r.getMessage() for r in caplog.records)
+    # The bridge logged the refusal too, with both logins.
+    assert any("login mismatch" in r.getMessage().lower() for r in caplog.records)
+
+    sim.cross_login(LOGIN_A, None)
+    recovered = await run_pass(synced_db, settings, transport)
+    assert all(o.status is AccountStatus.OK for o in recovered.outcomes)
+    assert (await raw_account(synced_db, crossed))["sync_error"] is None
+
+
+async def test_bridge_down_marks_accounts_failed_writes_nothing_and_the_next_pass_recovers(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    client = await approved_client(services)
+    account = await invested_mapping(services, client, LOGIN_A, Decimal("10000.00"))
+    other = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
+
+    report = await run_pass(synced_db, settings, down_transport())
+
+    assert [o.status for o in report.outcomes] == [AccountStatus.FAILED] * 2
+    for each in (account, other):
+        raw = await raw_account(synced_db, each)
+        assert raw["sync_status"] == "failed"
+        assert raw["sync_error"].startswith("BRIDGE_UNREACHABLE:")
+        assert "Connection refused" in raw["sync_error"]
+        assert raw["equity"] is None and raw["deals_synced_to"] is None
+    assert await synced_db["mt5_deals"].count_documents({}) == 0
+    assert await synced_db["mt5_equity_history"].count_documents({}) == 0
+    assert await synced_db["locks"].count_documents({}) == 0, "leases are released"
+
+    recovered = await run_pass(synced_db, settings, bridge_transport(sim))
+    assert [o.status for o in recovered.outcomes] == [AccountStatus.OK] * 2
+    assert await synced_db["mt5_deals"].count_documents({"mt5_login": LOGIN_A}) == len(
+        sim.raw_deals(LOGIN_A))
+
+
+async def test_terminal_unavailable_after_a_good_sync_keeps_the_last_good_snapshot(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    account = await mapping(services, await approved_client(services), LOGIN_A)
+    transport = bridge_transport(sim)
+    await run_pass(synced_db, settings, transport)
+    good = await raw_account(synced_db, account)
+
+    sim.set_unavailable(True)
+    report = await run_pass(synced_db, settings, transport)
+    after = await raw_account(synced_db, account)
+    assert report.outcomes[0].status is AccountStatus.FAILED
+    assert after["sync_error"].startswith("TERMINAL_UNAVAILABLE:")
+    unchanged = ("equity", "balance", "deals_synced_to", "last_success_at", "snapshot_at")
+    assert {k: after[k] for k in unchanged} == {k: good[k] for k in unchanged}
+    assert after["last_sync_at"] > good["last_sync_at"]
+
+    sim.set_unavailable(False)
+    assert (await run_pass(synced_db, settings, transport)).outcomes[0].status is AccountStatus.OK
+
+
+async def test_a_failure_part_way_through_the_writes_does_not_move_the_high_water_mark(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = await invested_mapping(services, await approved_client(services), LOGIN_A,
+                                     Decimal("10000.00"))
+    transport = bridge_transport(sim)
+    async with bridge_client(transport) as bridge:
+        job = SyncJob(synced_db, settings, bridge)
+
+        async def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("investments write failed")
+
+        monkeypatch.setattr(job.investments.repo, "update", broken)
+        outcome = await job.sync_account(account)
+    assert outcome.status is AccountStatus.FAILED
+    raw = await raw_account(synced_db, account)
+    assert raw["sync_status"] == "failed" and "investments write failed" in raw["sync_error"]
+    assert raw["deals_synced_to"] is None and raw["equity"] is None
+    stored = len(sim.raw_deals(LOGIN_A))
+    assert await written_for(synced_db, account) == (stored, 1), "the idempotent writes before"
+
+    report = await run_pass(synced_db, settings, transport)
+    assert report.outcomes[0].status is AccountStatus.OK
+    assert report.outcomes[0].new_deals == 0, "the replay found every deal already stored"
+    assert await written_for(synced_db, account) == (stored, 1)
+    raw = await raw_account(synced_db, account)
+    assert raw["sync_status"] == "ok" and raw["deals_synced_to"] is not None
+    investment = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+    assert investment.current_value == money(raw["equity"])
+
+
+async def test_a_deal_booked_late_inside_the_overlap_is_stored_once(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    account = await mapping(services, await approved_client(services), LOGIN_A)
+    transport = bridge_transport(sim)
+    await run_pass(synced_db, settings, transport)
+    mark = (await raw_account(synced_db, account))["deals_synced_to"]
+    sim.add_deal(LOGIN_A, profit="1234.56", time=mark - timedelta(minutes=5), comment="Late")
+
+    first = await run_pass(synced_db, settings, transport)
+    second = await run_pass(synced_db, settings, transport)
+    assert first.new_deals == 1 and second.new_deals == 0
+    late = await synced_db["mt5_deals"].find_one({"mt5_login": LOGIN_A, "comment": "Late"})
+    assert late is not None and money(late["profit"]) == Decimal("1234.56")
+    assert late["deal_type"] == "balance" and late["symbol"] is None
+
+
+async def test_an_account_leased_by_another_worker_is_skipped_until_the_lease_expires(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    account = await mapping(services, await approved_client(services), LOGIN_A)
+    other = Leases(synced_db, owner="other-host:1:abc")
+    assert await other.acquire(account_lease_name(account.id), seconds=60)
+    transport = bridge_transport(sim)
+
+    report = await run_pass(synced_db, settings, transport)
+    assert report.outcomes[0].status is AccountStatus.SKIPPED
+    assert (await raw_account(synced_db, account))["sync_status"] == "never_synced"
+    assert await written_for(synced_db, account) == (0, 0)
+
+    later = lambda: utcnow() + timedelta(seconds=61)  # noqa: E731
+    report = await run_pass(synced_db, settings, transport, clock=later)
+    assert report.outcomes[0].status is AccountStatus.OK
+    assert await synced_db["locks"].count_documents({}) == 0
+
+
+async def test_leases_exclude_a_second_owner_and_let_the_first_renew(synced_db: Db) -> None:
+    first, second = Leases(synced_db, owner="a:1:x"), Leases(synced_db, owner="b:2:y")
+    name = "sync:mt5:test"
+    assert await first.acquire(name, seconds=30)
+    assert not await second.acquire(name, seconds=30)
+    assert await first.acquire(name, seconds=30)
+    await second.release(name)
+    assert not await second.acquire(name, seconds=30), "only the owner releases"
+    await first.release(name)
+    assert await second.acquire(name, seconds=30)
+
+
+async def test_stale_accounts_make_health_degraded_listed_by_account_id(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+) -> None:
+    client = await approved_client(services)
+    account = await mapping(services, client, LOGIN_A)
+    retired = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
+    await services.mt5.repo.collection.update_one({"_id": retired.id},
+                                                  {"$set": {"is_active": False}})
+    check = stale_accounts_check(settings)
+    reasons = await check(synced_db)
+    assert len(reasons) == 1 and account.account_id in reasons[0]
+    assert retired.account_id not in reasons[0]
+
+    await run_pass(synced_db, settings, bridge_transport(sim))
+    assert await check(synced_db) == []
+    later = stale_accounts_check(
+        settings, clock=lambda: utcnow() + timedelta(minutes=settings.sync_stale_after_minutes,
+                                                     seconds=1))
+    assert account.account_id in (await later(synced_db))[0]
