@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -31,9 +32,15 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 
 UserId = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=USER_ID_PATTERN)]
-Username = Annotated[
-    str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN, to_lower=True)
-]
+Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+#: A username as typed: lower-cased before the stored pattern is checked.
+UsernameInput = Annotated[Username, BeforeValidator(_lower)]
 PasswordHash = Annotated[
     str, StringConstraints(min_length=60, max_length=60, pattern=BCRYPT_PATTERN)
 ]
@@ -102,7 +109,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    username: Username
+    username: UsernameInput
     password: Password
     first_name: PersonName
     last_name: PersonName
@@ -116,7 +123,7 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr | None = None
-    username: Username | None = None
+    username: UsernameInput | None = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
     phone: PhoneNumber | None = None
