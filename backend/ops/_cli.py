@@ -58,7 +58,7 @@ class Outcome:
 
     title: str
     columns: Sequence[str]
-    rows: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
     data: dict[str, Any]
     findings: bool = False
     messages: list[str] = field(default_factory=list)

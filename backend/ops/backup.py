@@ -263,9 +263,10 @@ async def restore(
             progress(done, manifest.total)
 
     for item in _lines(path):
-        name = item.get("collection") if isinstance(item, dict) else None
-        if name not in wanted:
+        target = item.get("collection") if isinstance(item, dict) else None
+        if not isinstance(target, str) or target not in wanted:
             continue
+        name = target
         batches[name].append(item["document"])
         if len(batches[name]) >= INSERT_BATCH:
             await flush(name)

@@ -120,6 +120,12 @@ async def seed(
     return report
 
 
+def _id(value: ObjectId | None) -> ObjectId:
+    if value is None:
+        raise CommandRefused("a created document came back without an _id")
+    return value
+
+
 def _account(email: str, username: str, first: str, last: str,
              user_type: UserType) -> UserCreate:
     return UserCreate(email=email, username=username, password=SecretStr(DEMO_PASSWORD),
@@ -170,10 +176,10 @@ async def _populate(services: Services, plan: Plan, rng: random.Random,
         if plan.convert_one and index == 1:
             for stage in (ProspectStage.CONTACTED, ProspectStage.QUALIFIED,
                           ProspectStage.PROPOSAL, ProspectStage.NEGOTIATION, ProspectStage.WON):
-                prospect = await services.crm.move(prospect.id, stage, actor=as_admin)
-            await services.crm.convert(
-                prospect.id, _account(f"prospect{index}@fidus.example", f"prospect{index}", first,
-                                      last, UserType.CLIENT), actor=as_admin)
+                prospect = await services.crm.move(_id(prospect.id), stage, actor=as_admin)
+            email = f"prospect{index}@fidus.example"
+            account = _account(email, f"prospect{index}", first, last, UserType.CLIENT)
+            await services.crm.convert(_id(prospect.id), account, actor=as_admin)
             report.logins.append((f"prospect{index}@fidus.example", DEMO_PASSWORD, "client"))
 
 

@@ -214,7 +214,6 @@ async def fix_legacy_users(
         await backup(db, report.backup_path, collections=["users"])
     now = clock()
     claimed: dict[str, Any] = {}
-    pending: list[UserFix] = []
     seen = 0
 
     async def write(batch: list[UserFix]) -> None:
@@ -243,19 +242,26 @@ async def fix_legacy_users(
             if inspect.isawaitable(outcome):
                 await outcome
 
-    async for doc in users.find(LEGACY_FILTER, sort=[("_id", 1)], batch_size=batch_size):
-        seen += 1
-        plan = plan_user_fix(doc, now)
-        if isinstance(plan, Refusal):
-            report.refused.append(plan)
-        else:
-            pending.append(plan)
-        if len(pending) >= batch_size:
-            await write(pending)
-            pending = []
+    # One bounded query a batch, resuming after the last _id seen, rather than one cursor held
+    # open across every write: a long run must not depend on a server cursor staying alive.
+    last_id: Any = None
+    while True:
+        query = LEGACY_FILTER if last_id is None else {**LEGACY_FILTER, "_id": {"$gt": last_id}}
+        page = [doc async for doc in users.find(query, sort=[("_id", 1)], limit=batch_size)]
+        if not page:
+            break
+        last_id = page[-1]["_id"]
+        fixes: list[UserFix] = []
+        for doc in page:
+            plan = plan_user_fix(doc, now)
+            if isinstance(plan, Refusal):
+                report.refused.append(plan)
+            else:
+                fixes.append(plan)
+        seen += len(page)
+        if fixes:
+            await write(fixes)
         progress(seen, report.legacy_found)
-    if pending:
-        await write(pending)
     if not dry_run:
         await record_script_run(
             db, script="validate-data", action="data_script.fix_legacy_users",

@@ -105,15 +105,15 @@ async def check_mt5_investment_links(db: AsyncDatabase[dict[str, Any]]) -> Check
         {"investment_id": {"$ne": None}}, {"investment_id": 1, "client_id": 1, "fund_code": 1})]
     result.checked = len(accounts)
     ids = {a["investment_id"] for a in accounts}
-    investments = {}
+    investments: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids)[start:start + _CHUNK]
         async for inv in db["investments"].find({"_id": {"$in": chunk}},
                                                 {"client_id": 1, "fund_code": 1}):
             investments[inv["_id"]] = inv
     for account in accounts:
-        inv = investments.get(account["investment_id"])
-        if inv is None or (inv.get("client_id"), inv.get("fund_code")) != (
+        target = investments.get(account["investment_id"])
+        if target is None or (target.get("client_id"), target.get("fund_code")) != (
                 account.get("client_id"), account.get("fund_code")):
             result.fail(account["_id"])
     return result
@@ -138,25 +138,25 @@ async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
     async for account in db["mt5_accounts"].find({}, {"investment_id": 1}):
         linked = account.get("investment_id")
         if linked is not None and not any(i["_id"] == linked for i in carried[account["_id"]]):
-            inv = await db["investments"].find_one(
+            linked_inv = await db["investments"].find_one(
                 {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}},
                 {"mt5_account_id": 1, "current_value": 1, "currency": 1})
-            if inv is not None:
-                carried[account["_id"]].append(inv)
+            if linked_inv is not None:
+                carried[account["_id"]].append(linked_inv)
     unsynced = 0
     accounts = await _by_id(db, "mt5_accounts", set(carried), {"equity": 1, "currency": 1})
     for account_id, investments in carried.items():
-        account = accounts.get(account_id)
-        if account is None:
+        mapped = accounts.get(account_id)
+        if mapped is None:
             continue  # an unresolved mapping is reported by the reference check
-        equity = _decimal(account.get("equity"))
+        equity = _decimal(mapped.get("equity"))
         if equity is None:
             unsynced += 1
             continue
         result.checked += 1
         values = [_decimal(i.get("current_value")) for i in investments]
         currencies = {i.get("currency") for i in investments}
-        if any(v is None for v in values) or currencies != {account.get("currency")}:
+        if any(v is None for v in values) or currencies != {mapped.get("currency")}:
             result.fail(account_id)
             continue
         total = sum((v for v in values if v is not None), Decimal(0))
