@@ -57,18 +57,10 @@ def _print_report(report: index_sync.SyncReport, console: Console, plan_lines: l
         console.print(line, markup=False)
     title = "Index sync (dry run: nothing changed)" if report.dry_run else "Index sync"
     table = Table(title=title)
-    for column in (
-        "collection",
-        "declared",
-        "present",
-        "created",
-        "drifted",
-        "dropped",
-        "validator",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("collection", "validator") else "right"
-        )
+    table.add_column("collection", no_wrap=True)
+    for column in ("declared", "present", "created", "drifted", "dropped"):
+        table.add_column(column, justify="right")
+    table.add_column("validator", no_wrap=True)
     for row in report.rows:
         table.add_row(
             row.collection,

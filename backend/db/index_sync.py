@@ -274,7 +274,7 @@ async def plan(
                 )
             )
             continue
-        info: dict[str, Any] = await db[name].index_information()
+        info: Mapping[str, Any] = await db[name].index_information()
         action = (
             ValidatorAction.UPDATE
             if validator_differs(schema, existing[name])
