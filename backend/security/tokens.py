@@ -67,7 +67,8 @@ class TokenIssuer:
                 self._key,
                 algorithms=[self._algorithm],
                 issuer=ISSUER,
-                options={"require": ["exp", "sub", "sid", "iss"], "verify_exp": False},
+                options={"require": ["exp", "sub", "sid", "iss"], "verify_exp": False,
+                         "verify_iat": False},
             )
         except jwt.PyJWTError as error:
             raise AuthenticationFailed("the access token is not valid",
