@@ -155,7 +155,7 @@ class BridgeClient:
                                  params: dict[str, Any] | None = None) -> M:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_seconds, max=5.0,
+            wait=wait_exponential_jitter(multiplier=self.backoff_seconds, max=5.0,
                                          jitter=self.backoff_seconds),
             retry=retry_if_exception(_transient),
             before_sleep=self._log_retry,
