@@ -181,3 +181,19 @@ async def test_cli_fix_json_and_exit_codes(db: AsyncDatabase[dict[str, Any]], se
     await db["users"].delete_one({"type": "superuser"})
     assert ops.main(["--json", "--collections", "users"], settings=settings) == 0
     assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
+async def test_a_derived_user_id_already_taken_is_reported_not_reused(
+        db: AsyncDatabase[dict[str, Any]], tmp_path: Path) -> None:
+    existing = f.user(1, user_id="legacy_user0")
+    clash = f.legacy_user(0)
+    same_twice = [f.legacy_user(1, username="twin.a"), f.legacy_user(2, username="twin_a")]
+    await db["users"].insert_many([existing, clash, *same_twice])
+
+    report = await ops.fix_legacy_users(db, batch_size=BATCH, backup_directory=tmp_path)
+
+    assert report.fixed == 1
+    reasons = {r.doc_id: r.reasons[0] for r in report.refused}
+    assert reasons == {clash["_id"]: "user_id: derived 'legacy_user0' is already taken",
+                       same_twice[1]["_id"]: "user_id: derived 'twin_a' is already taken"}
+    assert await db["users"].find_one({"_id": clash["_id"]}) == clash
