@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from backend.api.errors import install_error_handlers
+from backend.api.metrics import install_metrics
+from backend.api.routes import API_PREFIX, ROUTERS
 from backend.db.connection import ConnectionManager
 from backend.log import configure_logging, request_id_var
 from backend.settings import Settings, get_settings
@@ -55,6 +57,9 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_metrics(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
 
     @app.middleware("http")
     async def request_id(
@@ -89,4 +94,6 @@ def create_app(
 
 
 def default_startup_steps() -> list[StartupStep]:
-    return []
+    from backend.api.startup import bootstrap_admin, sync_indexes
+
+    return [sync_indexes, bootstrap_admin]

@@ -1,0 +1,135 @@
+"""Dependencies of the routes, as `Annotated` aliases so a route reads like a plain signature.
+
+`ServicesDep` is the app's one `Services` (so the per-IP sign-in throttle is shared by every
+request); its clock is `app.state.clock`, which tests replace to move time without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.errors import AuthenticationFailed, PermissionDenied
+from backend.models.sessions import Session
+from backend.models.users import User, UserType
+from backend.repositories.base import MAX_PAGE_SIZE, utcnow
+from backend.services import Actor, Services
+from backend.services.google import GoogleSignIn
+
+
+def services_for(app: FastAPI) -> Services:
+    """The app's services, built on first use over the lifespan's database."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is None:
+        if not hasattr(app.state, "clock"):
+            app.state.clock = utcnow
+        state = app.state
+        services = Services(app.state.connection.database, app.state.settings,
+                            clock=lambda: state.clock())
+        app.state.services = services
+    return services
+
+
+def google_for(app: FastAPI) -> GoogleSignIn:
+    google: GoogleSignIn | None = getattr(app.state, "google", None)
+    if google is None:
+        google = GoogleSignIn(services_for(app),
+                              transport=getattr(app.state, "google_transport", None))
+        app.state.google = google
+    return google
+
+
+def _services(request: Request) -> Services:
+    return services_for(request.app)
+
+
+def _database(request: Request) -> AsyncDatabase[dict[str, Any]]:
+    database: AsyncDatabase[dict[str, Any]] = request.app.state.connection.database
+    return database
+
+
+def _google(request: Request) -> GoogleSignIn:
+    return google_for(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+DbDep = Annotated[AsyncDatabase[dict[str, Any]], Depends(_database)]
+GoogleDep = Annotated[GoogleSignIn, Depends(_google)]
+
+_bearer = HTTPBearer(auto_error=False, description="The access token from /api/v1/auth/login")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in user and the live session the access token names."""
+
+    user: User
+    session: Session
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.user(self.user.id, self.user.user_type.value)
+
+
+async def _principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationFailed("sign in first: send Authorization: Bearer <access token>",
+                                   code="NOT_AUTHENTICATED")
+    user, session = await services.auth.resolve(credentials.credentials)
+    return Principal(user, session)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+async def _current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
+
+
+def _require(*roles: UserType) -> Any:
+    allowed = frozenset(roles)
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.user.user_type not in allowed:
+            raise PermissionDenied(
+                "this route needs the role " + " or ".join(sorted(r.value for r in allowed)),
+                details={"role": principal.user.user_type.value})
+        return principal
+
+    return check
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+#: Admin-only routes: decisions, money, mappings, documents, the audit log.
+AdminUser = Annotated[Principal, Depends(_require(UserType.ADMIN))]
+#: Staff routes: admins and managers (managers read clients and investments and work the CRM).
+StaffUser = Annotated[Principal, Depends(_require(UserType.ADMIN, UserType.MANAGER))]
+ClientUser = Annotated[Principal, Depends(_require(UserType.CLIENT))]
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    page: int
+    page_size: int
+
+
+def _pagination(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 20,
+) -> Pagination:
+    return Pagination(page, page_size)
+
+
+PageDep = Annotated[Pagination, Depends(_pagination)]
+
+
+def client_ip(request: Request) -> str | None:
+    # Behind a proxy, uvicorn's --proxy-headers puts the real client here.
+    return request.client.host if request.client else None

@@ -1,0 +1,31 @@
+"""The API's routers, one per area; `ROUTERS` is what the app includes under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.api.routes import (
+    admin_audit,
+    admin_crm,
+    admin_documents,
+    admin_investments,
+    admin_mt5,
+    admin_users,
+    auth,
+    client,
+    funds,
+)
+
+API_PREFIX = "/api/v1"
+
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    funds.router,
+    admin_users.router,
+    admin_investments.router,
+    admin_crm.router,
+    admin_mt5.router,
+    admin_documents.router,
+    admin_audit.router,
+    client.router,
+)

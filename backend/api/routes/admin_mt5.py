@@ -1,0 +1,79 @@
+"""Admin: MT5 account mappings. No response carries the investor password in any form."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from bson import ObjectId
+from fastapi import APIRouter, Path, Query, status
+
+from backend.api.deps import AdminUser, PageDep, ServicesDep
+from backend.api.schemas import PageOf, signed_in
+from backend.models.mt5_accounts import (
+    Mt5AccountCreate,
+    Mt5AccountRead,
+    Mt5AccountUpdate,
+    SyncStatus,
+)
+
+router = APIRouter(prefix="/admin/mt5/accounts", tags=["admin: MT5"])
+
+ObjectIdHex = "^[0-9a-f]{24}$"
+AccountKey = Annotated[str, Path(pattern=ObjectIdHex, description="the mapping's id")]
+
+
+@router.get(
+    "",
+    summary="MT5 account mappings, filtered by client, fund and sync status; newest first",
+    response_model=PageOf[Mt5AccountRead],
+    responses=signed_in(),
+)
+async def list_mappings(
+    admin: AdminUser,
+    services: ServicesDep,
+    pagination: PageDep,
+    client_id: Annotated[str | None, Query(pattern=ObjectIdHex)] = None,
+    fund_code: Annotated[str | None, Query(pattern="^[A-Z][A-Z0-9_]{1,15}$")] = None,
+    sync_status: SyncStatus | None = None,
+) -> PageOf[Mt5AccountRead]:
+    page = await services.mt5.repo.search(
+        client_id=ObjectId(client_id) if client_id else None, fund_code=fund_code,
+        sync_status=sync_status.value if sync_status else None,
+        page=pagination.page, page_size=pagination.page_size)
+    return PageOf[Mt5AccountRead].of(page, Mt5AccountRead.model_validate)
+
+
+@router.post(
+    "",
+    summary="Map an MT5 account to a client and fund (the password is stored encrypted)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Mt5AccountRead,
+    responses=signed_in(409),
+)
+async def create_mapping(body: Mt5AccountCreate, admin: AdminUser,
+                         services: ServicesDep) -> Mt5AccountRead:
+    return Mt5AccountRead.model_validate(
+        await services.mt5.create_mapping(body, actor=admin.actor))
+
+
+@router.get(
+    "/{account_id}",
+    summary="One mapping with its last synced snapshot",
+    response_model=Mt5AccountRead,
+    responses=signed_in(404),
+)
+async def get_mapping(account_id: AccountKey, admin: AdminUser,
+                      services: ServicesDep) -> Mt5AccountRead:
+    return Mt5AccountRead.model_validate(await services.mt5.repo.get(account_id))
+
+
+@router.patch(
+    "/{account_id}",
+    summary="Change a mapping (a new investor password replaces the stored one)",
+    response_model=Mt5AccountRead,
+    responses=signed_in(404, 409),
+)
+async def update_mapping(account_id: AccountKey, body: Mt5AccountUpdate, admin: AdminUser,
+                         services: ServicesDep) -> Mt5AccountRead:
+    return Mt5AccountRead.model_validate(
+        await services.mt5.update_mapping(account_id, body, actor=admin.actor))

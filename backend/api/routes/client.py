@@ -1,0 +1,142 @@
+"""Client routes: the signed-in client's own data and nothing else.
+
+Every lookup is scoped to the signed-in client; an id that is not the client's answers 404,
+exactly as an id that does not exist, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
+
+from backend.api.deps import ClientUser, PageDep, ServicesDep
+from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
+from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
+from backend.errors import InvalidData, NotFound
+from backend.models.documents import DocumentRead, DocumentType
+from backend.models.investments import InvestmentRead
+from backend.models.users import ProfileUpdate, UserRead
+
+router = APIRouter(prefix="/client", tags=["client"])
+
+ObjectIdHex = "^[0-9a-f]{24}$"
+
+
+@router.get(
+    "/profile",
+    summary="My profile",
+    response_model=UserRead,
+    responses=signed_in(),
+)
+async def my_profile(client: ClientUser) -> UserRead:
+    return UserRead.model_validate(client.user)
+
+
+@router.patch(
+    "/profile",
+    summary="Change my name or phone (e-mail, username and status are changed by the fund)",
+    response_model=UserRead,
+    responses=signed_in(409),
+)
+async def update_my_profile(body: ProfileUpdate, client: ClientUser,
+                            services: ServicesDep) -> UserRead:
+    return UserRead.model_validate(await services.users.update_profile(client.user, body))
+
+
+@router.get(
+    "/investments",
+    summary="My investments with current value, gain and return; newest first",
+    response_model=PageOf[InvestmentRead],
+    responses=signed_in(),
+)
+async def my_investments(client: ClientUser, services: ServicesDep,
+                         pagination: PageDep) -> PageOf[InvestmentRead]:
+    page = await services.investments.search(
+        client_id=client.user.id, page=pagination.page, page_size=pagination.page_size)
+    return PageOf[InvestmentRead].of(page, InvestmentRead.model_validate)
+
+
+@router.get(
+    "/investments/{investment_id}",
+    summary="One of my investments",
+    response_model=InvestmentRead,
+    responses=signed_in(404),
+)
+async def my_investment(
+    investment_id: Annotated[str, Path(pattern=ObjectIdHex)],
+    client: ClientUser,
+    services: ServicesDep,
+) -> InvestmentRead:
+    investment = await services.investments.get(investment_id)
+    if investment.client_id != client.user.id:
+        raise NotFound("no such investment", details={"id": investment_id})
+    return InvestmentRead.model_validate(investment)
+
+
+@router.get(
+    "/mt5-accounts",
+    summary="My MT5 accounts: balance, equity and profit at the last sync",
+    response_model=list[Mt5AccountSummary],
+    responses=signed_in(),
+)
+async def my_mt5_accounts(client: ClientUser,
+                          services: ServicesDep) -> list[Mt5AccountSummary]:
+    accounts = await services.mt5.repo.for_client(client.user.id)  # type: ignore[arg-type]
+    return [Mt5AccountSummary.model_validate(account) for account in accounts
+            if account.is_active]
+
+
+@router.get(
+    "/documents",
+    summary="My KYC documents and their review status; newest first",
+    response_model=list[DocumentRead],
+    responses=signed_in(),
+)
+async def my_documents(client: ClientUser, services: ServicesDep) -> list[DocumentRead]:
+    documents = await services.documents.repo.for_user(client.user.id)  # type: ignore[arg-type]
+    return [DocumentRead.model_validate(document) for document in documents]
+
+
+@router.post(
+    "/documents",
+    summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentRead,
+    responses=signed_in(),
+)
+async def upload_document(
+    client: ClientUser,
+    services: ServicesDep,
+    document_type: Annotated[DocumentType, Form()],
+    file: Annotated[UploadFile, File(description="the scanned document")],
+) -> DocumentRead:
+    limit = services.settings.document_max_bytes
+    if file.size is not None and file.size > limit:
+        raise InvalidData(f"the file is larger than {limit} bytes", code="FILE_TOO_LARGE",
+                          details={"max_bytes": limit})
+    # Read one byte past the limit: enough to refuse, never the whole of a huge upload.
+    content = await file.read(limit + 1)
+    mime_type = (file.content_type or "").split(";", 1)[0].strip().lower()
+    document = await services.documents.upload(
+        client.user, document_type=document_type, filename=file.filename or "upload",
+        mime_type=mime_type, content=content)
+    return DocumentRead.model_validate(document)
+
+
+@router.get(
+    "/documents/{document_id}/content",
+    summary="Download one of my documents",
+    response_class=Response,
+    responses={200: {"content": DOWNLOAD_CONTENT, "description": "The file"},
+               **signed_in(404)},
+)
+async def my_document_content(
+    document_id: Annotated[str, Path(pattern=ObjectIdHex)],
+    client: ClientUser,
+    services: ServicesDep,
+) -> Response:
+    document = await services.documents.get_for_user(document_id, client.user)
+    content = await services.documents.download(document)
+    return attachment(content, mime_type=document.mime_type,
+                      filename=document.original_filename)
