@@ -147,7 +147,9 @@ def test_to_document_is_bson_ready_and_round_trips() -> None:
     assert stored["principal_amount"] == Decimal128("10000.00")
     assert stored["status"] == "active"
     assert stored["mt5_account_id"] is None
-    decoded = bson.decode(bson.encode(stored), codec_options=bson.CodecOptions(tz_aware=True))
+    decoded: dict[str, Any] = bson.decode(
+        bson.encode(stored), codec_options=bson.CodecOptions(tz_aware=True)
+    )
     assert Investment.from_document(decoded) == investment
     assert {k: v for k, v in stored.items() if v is not None} == raw
 
@@ -229,7 +231,7 @@ def test_audit_read_makes_snapshots_json_friendly() -> None:
         before=None,
         after={"_id": oid, "principal_amount": Decimal("10000.00"), "at": NOW},
         at=NOW,
-        _id=ObjectId(),
+        id=ObjectId(),
     )
     stored = record.to_document()
     assert stored["after"]["principal_amount"] == Decimal128("10000.00")

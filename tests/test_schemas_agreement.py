@@ -23,7 +23,7 @@ from backend.models import STORED_MODELS
 
 VALIDATION_FAILED = 121
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_TEXT = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_TEXT = st.characters(codec="utf-8", exclude_categories=["Cs"])
 
 
 def _types(prop: Mapping[str, Any]) -> list[str]:
