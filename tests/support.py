@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -57,5 +58,8 @@ def make_settings(uri: str, database: str, **overrides: Any) -> Settings:
         "bcrypt_rounds": 4,
         "jwt_secret": "test-jwt-signing-key-with-enough-length-0123456789",
     }
+    if not os.environ.get("FIDUS_TEST_MONGODB_URI"):
+        # The embedded server's transactions are unreliable under concurrent load.
+        values["mongodb_transactions"] = False
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

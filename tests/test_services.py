@@ -286,3 +286,31 @@ async def test_money_sums_stay_exact(services: Services) -> None:
             investment_create(client, principal_amount=Decimal(amount)), actor=ADMIN)
     [row] = await services.investments.repo.totals_by_fund()
     assert row["principal"].to_decimal() == Decimal("30000.60")
+
+
+async def test_failed_audit_write_rolls_back_inside_a_transaction(
+    mongo_uri: str, synced_db, settings  # type: ignore[no-untyped-def]
+) -> None:
+    """The transactional path (a replica set in production), run one change at a time here."""
+    from pymongo import AsyncMongoClient
+
+    from backend.db.connection import CODEC_OPTIONS
+    from backend.repositories import _tx
+
+    client: AsyncMongoClient[dict] = AsyncMongoClient(mongo_uri, tz_aware=True)  # type: ignore[type-arg]
+    try:
+        db = client.get_database(synced_db.name, codec_options=CODEC_OPTIONS)
+        assert await _tx.supports_transactions(db)
+        services = Services(db, settings)
+        user = await make_user(services)
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("audit store down")
+
+        services.audit.log.append = broken  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            await services.users.set_kyc(user.id, KycStatus.APPROVED, actor=ADMIN, reason="ok")  # type: ignore[arg-type]
+        stored = await services.users.repo.get(user.id)  # type: ignore[arg-type]
+        assert stored.kyc_status is KycStatus.PENDING and stored.version == user.version
+    finally:
+        await client.close()

@@ -22,6 +22,15 @@ ILLEGAL_OPERATION = 20
 _support_cache: dict[int, bool] = {}
 
 
+def disable_transactions(client: Any) -> None:
+    """Use the compensating path for this client even if the server offers transactions.
+
+    Set for the embedded development server, whose transactions misbehave under concurrent
+    load (see the README's notes on the embedded server); never for a real MongoDB.
+    """
+    _support_cache[id(client)] = False
+
+
 async def supports_transactions(db: AsyncDatabase[dict[str, Any]]) -> bool:
     client = db.client
     key = id(client)
