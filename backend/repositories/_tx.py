@@ -19,7 +19,7 @@ from pymongo.errors import OperationFailure
 logger = logging.getLogger(__name__)
 
 ILLEGAL_OPERATION = 20
-_support_cache: dict[int, bool] = {}
+_FLAG = "_fidus_transactions"
 
 
 def disable_transactions(client: Any) -> None:
@@ -28,19 +28,21 @@ def disable_transactions(client: Any) -> None:
     Set for the embedded development server, whose transactions misbehave under concurrent
     load (see the README's notes on the embedded server); never for a real MongoDB.
     """
-    _support_cache[id(client)] = False
+    setattr(client, _FLAG, False)
 
 
 async def supports_transactions(db: AsyncDatabase[dict[str, Any]]) -> bool:
     client = db.client
-    key = id(client)
-    if key not in _support_cache:
+    # Remembered on the client itself (one probe per client; ids of closed clients get reused).
+    known = client.__dict__.get(_FLAG)
+    if known is None:
         hello = await client.admin.command("hello")
         if hello.get("setName") or hello.get("msg") == "isdbgrid":
-            _support_cache[key] = True
+            known = True
         else:
-            _support_cache[key] = await _probe(db)
-    return _support_cache[key]
+            known = await _probe(db)
+        setattr(client, _FLAG, known)
+    return bool(known)
 
 
 async def _probe(db: AsyncDatabase[dict[str, Any]]) -> bool:
