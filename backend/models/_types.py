@@ -68,8 +68,14 @@ def bson_to_decimal(value: Decimal128) -> Decimal:
 def _to_money(value: Any) -> Decimal:
     kind = type(value)
     if kind is Decimal128:
+        # Stored values fit Decimal128 by construction: only finiteness and the bound remain.
         amount = bson_to_decimal(value)
-    elif kind is Decimal:
+        if not amount.is_finite():
+            raise ValueError("money must be a finite number")
+        if abs(amount) > MONEY_LIMIT:
+            raise ValueError(f"money must be at most {MONEY_LIMIT:,.0f} in magnitude")
+        return amount
+    if kind is Decimal:
         amount = value
     elif kind is str:
         try:
