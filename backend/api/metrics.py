@@ -42,9 +42,13 @@ class _PoolCollector(Collector):
 
 
 def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    """The matched route's template, rebuilt from the path and its parameters (routers
+    included with a prefix do not keep the full template on the matched route)."""
+    if request.scope.get("route") is None:
+        return UNMATCHED
+    by_value = {str(value): name for name, value in request.path_params.items()}
+    segments = request.url.path.split("/")
+    return "/".join("{" + by_value[s] + "}" if s in by_value else s for s in segments)
 
 
 def install_metrics(app: FastAPI) -> CollectorRegistry:
