@@ -77,8 +77,7 @@ async def run() -> list[Row]:
         await client.close()
         server.close()
     rows = []
-    note = (f"N={N} legacy users, embedded in-memory server (not MongoDB speed); includes the "
-            "pre-fix backup and the audit record")
+    note = f"N={N}; embedded server, not MongoDB speed; backup + audit included"
     for label, (elapsed, writes, total, fixed) in (("batched 1,000", batched),
                                                    ("one by one", single)):
         rows.append(Row("migration", label, "docs/s", f"{fixed / elapsed:,.0f}",
