@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic import field_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,9 +1,9 @@
 import logging
 import socket
 
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-import httpx
 
 from backend.api.app import create_app
 from backend.db.connection import ConnectionManager

@@ -38,8 +38,8 @@ from tenacity import (
 
 from backend.db.embedded import EmbeddedMongoServer
 from backend.db.monitoring import DriverMonitor
-from backend.repositories._tx import disable_transactions
 from backend.errors import DatabaseUnavailable
+from backend.repositories._tx import disable_transactions
 from backend.settings import Environment, Settings, uri_tls_problems
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,9 @@ class ConnectionManager:
             ) from cause
         except PyMongoError as error:
             await self.close()
-            raise DatabaseUnavailable(f"database refused the connection: {_first_line(error)}") from error
+            raise DatabaseUnavailable(
+                f"database refused the connection: {_first_line(error)}"
+            ) from error
         logger.info("connected to database %s", self.settings.database_name)
 
     async def close(self) -> None:

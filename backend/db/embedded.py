@@ -55,8 +55,8 @@ class EmbeddedMongoServer:
             self._loop, self._thread = loop, thread
         return self._loop
 
-    def _run[T](self, coro: Any) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
+    def _run(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
         return future.result(timeout=60)
 
     async def _start(self) -> None:

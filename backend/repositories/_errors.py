@@ -81,7 +81,8 @@ def translate(error: PyMongoError, collection: str) -> Exception:
             return _invalid(collection, error.details)
         return error
     if isinstance(error, CONNECTION_ERRORS):
-        return DatabaseUnavailable(f"the database is unavailable: {str(error).splitlines()[0][:200]}")
+        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        return DatabaseUnavailable(f"the database is unavailable: {first_line}")
     return error
 
 

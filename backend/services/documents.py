@@ -101,7 +101,7 @@ class DocumentService:
         key = await self._store(content, safe_name)
         now = self.clock()
         document = KycDocument(
-            user_id=user.id, document_type=document_type, storage=self.storage,  # type: ignore[arg-type]
+            user_id=user.id, document_type=document_type, storage=self.storage,
             storage_key=key, original_filename=safe_name, sha256=digest,
             size_bytes=len(content), mime_type=mime_type,
             verification_status=VerificationStatus.PENDING,

@@ -117,10 +117,10 @@ class InvestmentService:
         self.funds.check_subscription(data.fund_code, data.principal_amount, data.currency)
         await self._eligible_client(data.client_id)
         mapping = await self.mt5_accounts.for_client_fund(data.client_id, data.fund_code)
-        if mapping is None and mt5_account is not None:
-            if (mt5_account.client_id, mt5_account.fund_code) != (data.client_id,
-                                                                 data.fund_code):
-                raise InvalidData("the MT5 account must be the client's, for the same fund",
+        if (mapping is None and mt5_account is not None
+                and (mt5_account.client_id, mt5_account.fund_code)
+                != (data.client_id, data.fund_code)):
+            raise InvalidData("the MT5 account must be the client's, for the same fund",
                                   code="MT5_ACCOUNT_MISMATCH")
         now = self.clock()
         investment = Investment(
