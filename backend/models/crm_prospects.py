@@ -8,10 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import Reason, RequestEmail, Version
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -53,7 +53,7 @@ class ProspectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ProspectName
-    email: EmailStr
+    email: RequestEmail
     phone: PhoneNumber | None = None
     assigned_to: PyObjectId | None = None
     next_follow_up: UtcDateTime | None = None

@@ -12,7 +12,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     SecretStr,
     StrictBool,
@@ -21,7 +20,7 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import PersonName, Reason, Version
+from backend.models._common import PersonName, Reason, RequestEmail, Version
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 USER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
@@ -108,7 +107,7 @@ class UserCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: RequestEmail
     username: UsernameInput
     password: Password
     first_name: PersonName
@@ -122,7 +121,7 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr | None = None
+    email: RequestEmail | None = None
     username: UsernameInput | None = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
