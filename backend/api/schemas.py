@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
-from backend.models._common import PersonName, Reason
+from backend.models._common import PersonName, Reason, RequestEmail
 from backend.models._types import Money, PhoneNumber, UtcDateTime
 from backend.models.crm_prospects import ProspectRead
 from backend.models.investments import InvestmentRead
@@ -194,7 +194,7 @@ class ProspectConversionRequest(BaseModel):
     first_name: PersonName
     last_name: PersonName
     phone: PhoneNumber | None = None
-    email: EmailStr | None = Field(default=None,
+    email: RequestEmail | None = Field(default=None,
                                    description="defaults to the prospect's e-mail")
 
 
