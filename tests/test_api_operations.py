@@ -70,3 +70,29 @@ async def test_database_outage_gives_503_with_retry_after(db_name: str) -> None:
                 assert (await http.get("/health")).status_code == 503
     finally:
         server.close()
+
+
+async def test_development_start_up_seeds_an_empty_database_with_demo_logins(
+        mongo_uri: str, db_name: str) -> None:
+    from backend.ops.seed import DEMO_PASSWORD
+    from tests.support import make_settings
+
+    settings = make_settings(mongo_uri, db_name, fidus_env="development")
+    application = create_app(settings, configure_logs=False)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fidus.test") as http:
+            admin = await login(http, "admin@fidus.example", DEMO_PASSWORD)
+            assert admin["user"]["user_type"] == "admin"
+            await login(http, "client1@fidus.example", DEMO_PASSWORD)
+        await application.state.connection.client.drop_database(db_name)
+
+
+async def test_no_demo_seed_when_a_bootstrap_admin_is_configured(mongo_uri: str,
+                                                                 db_name: str) -> None:
+    settings = api_settings(mongo_uri, db_name, fidus_env="development")
+    application = create_app(settings, configure_logs=False)
+    async with LifespanManager(application):
+        users = await services(application).users.repo.find({})
+        assert [u.email for u in users] == [settings.fidus_bootstrap_admin_email]
+        await application.state.connection.client.drop_database(db_name)

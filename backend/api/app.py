@@ -94,6 +94,6 @@ def create_app(
 
 
 def default_startup_steps() -> list[StartupStep]:
-    from backend.api.startup import bootstrap_admin, sync_indexes
+    from backend.api.startup import bootstrap_admin, demo_seed, sync_indexes
 
-    return [sync_indexes, bootstrap_admin]
+    return [sync_indexes, demo_seed, bootstrap_admin]

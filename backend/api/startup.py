@@ -63,3 +63,26 @@ async def bootstrap_admin(app: FastAPI, manager: ConnectionManager) -> None:
         return
     logger.warning("created the bootstrap admin %s (user id %s)", admin.email, admin.id)
 
+
+
+async def demo_seed(app: FastAPI, manager: ConnectionManager) -> None:
+    """Development only: the demo data set (`backend.ops.seed`, state demo) when the database
+    holds no user, with its logins printed. Skipped when a bootstrap admin is configured:
+    those credentials are the operator's choice and the seed would create another admin."""
+    settings = app.state.settings
+    if settings.fidus_env is not Environment.DEVELOPMENT or settings.fidus_bootstrap_admin_email:
+        return
+    services = services_for(app)
+    if await services.users.repo.exists({}):
+        return
+    from backend.ops._cli import CommandRefused
+    from backend.ops.seed import seed
+
+    try:
+        report = await seed(manager.database, settings, state="demo")
+    except CommandRefused as refused:
+        logger.info("demo seed skipped: %s", refused)
+        return
+    logger.warning("seeded the demo data set into the empty development database")
+    for email, password, role in report.logins:
+        logger.warning("demo login: %s / %s (%s)", email, password, role)
