@@ -23,7 +23,7 @@ from backend.models._base import bson_ready
 from backend.models.audit_log import ActorType, AuditRecord
 from backend.repositories._tx import atomic
 from backend.repositories.audit_log import AuditLogRepository
-from backend.repositories.base import Clock, utcnow
+from backend.repositories.base import Clock, Repository, StoredModel, utcnow
 
 #: Never copied into an audit snapshot.
 SECRET_FIELDS = frozenset({
@@ -147,3 +147,43 @@ class AuditTrail:
                             await compensate(result)
                         raise
         return result
+
+    async def create[M: StoredModel](
+        self, repo: Repository[M], item: M, *, actor: Actor, action: str, entity_type: str,
+        entity_id: Callable[[M], str] | None = None,
+    ) -> M:
+        """Insert a document with its audit record; without a transaction a failed audit write
+        removes the new document again."""
+
+        async def remove(created: M) -> None:
+            await repo.collection.delete_one({"_id": created.id})
+
+        return await self.change(
+            actor, action=action, entity_type=entity_type,
+            apply=lambda session: repo.create(item, session=session),
+            entity_id=entity_id or (lambda created: str(created.id)), compensate=remove)
+
+    async def update[M: StoredModel](
+        self, repo: Repository[M], current: M, changes: Mapping[str, Any], *, actor: Actor,
+        action: str, entity_type: str, reason: str | None = None,
+        expected_version: int | None = None, entity_id: Callable[[M], str] | None = None,
+    ) -> M:
+        """A versioned `$set` with its audit record (before and after).
+
+        Without a transaction, a failed audit write puts the previous document back, but only
+        while nobody else has changed it since (the version still matches).
+        """
+        assert current.id is not None
+        version = expected_version if expected_version is not None else getattr(
+            current, "version", None)
+
+        async def restore(updated: M) -> None:
+            await repo.collection.replace_one(
+                {"_id": current.id, "version": getattr(updated, "version", None)},
+                current.to_document())
+
+        return await self.change(
+            actor, action=action, entity_type=entity_type, before=current, reason=reason,
+            apply=lambda session: repo.update(current.id, changes,  # type: ignore[arg-type]
+                                              expected_version=version, session=session),
+            entity_id=entity_id or (lambda updated: str(updated.id)), compensate=restore)

@@ -43,27 +43,15 @@ class CrmService:
             created_at=now, updated_at=now, version=1,
         )
 
-        async def remove(created: CrmProspect) -> None:
-            await self.repo.collection.delete_one({"_id": created.id})
-
-        return await self.audit.change(
-            actor, action="prospect.create", entity_type="prospect",
-            apply=lambda s: self.repo.create(prospect, session=s),
-            entity_id=lambda p: str(p.id), compensate=remove)
+        return await self.audit.create(self.repo, prospect, actor=actor,
+                                       action="prospect.create", entity_type="prospect")
 
     async def _change(self, current: CrmProspect, changes: dict[str, Any], *, actor: Actor,
                       action: str, reason: str | None = None,
                       expected_version: int | None = None) -> CrmProspect:
-        version = expected_version if expected_version is not None else current.version
-
-        async def restore(_: CrmProspect) -> None:
-            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
-
-        return await self.audit.change(
-            actor, action=action, entity_type="prospect", before=current, reason=reason,
-            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
-                                             expected_version=version, session=s),
-            entity_id=lambda p: str(p.id), compensate=restore)
+        return await self.audit.update(self.repo, current, changes, actor=actor, action=action,
+                                       entity_type="prospect", reason=reason,
+                                       expected_version=expected_version)
 
     async def update(self, prospect_id: ObjectId | str, data: ProspectUpdate, *,
                      actor: Actor) -> CrmProspect:

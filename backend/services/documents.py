@@ -108,13 +108,9 @@ class DocumentService:
             created_at=now, updated_at=now, version=1,
         )
 
-        async def remove(created: KycDocument) -> None:
-            await self.repo.collection.delete_one({"_id": created.id})
-
-        return await self.audit.change(
-            Actor.user(user.id, user.user_type), action="document.upload",
-            entity_type="document", apply=lambda s: self.repo.create(document, session=s),
-            entity_id=lambda d: str(d.id), compensate=remove)
+        return await self.audit.create(self.repo, document,
+                                       actor=Actor.user(user.id, user.user_type),
+                                       action="document.upload", entity_type="document")
 
     async def download(self, document: KycDocument) -> bytes:
         content = await self._load(document)
@@ -141,12 +137,6 @@ class DocumentService:
         changes = {"verification_status": status.value, "reviewed_by": actor.id,
                    "reviewed_at": self.clock(), "rejection_reason": reason}
 
-        async def restore(_: KycDocument) -> None:
-            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
-
-        return await self.audit.change(
-            actor, action=f"document.{status.value}", entity_type="document", before=current,
-            reason=reason,
-            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
-                                             expected_version=current.version, session=s),
-            entity_id=lambda d: str(d.id), compensate=restore)
+        return await self.audit.update(self.repo, current, changes, actor=actor,
+                                       action=f"document.{status.value}",
+                                       entity_type="document", reason=reason)

@@ -195,17 +195,10 @@ class InvestmentService:
             changes["redeemed_at"] = self.clock()
         if status is InvestmentStatus.CANCELLED:
             changes["cancelled_at"] = self.clock()
-        version = expected_version if expected_version is not None else current.version
-
-        async def restore(_: Investment) -> None:
-            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
-
-        return await self.audit.change(
-            actor, action=f"investment.status.{status.value}", entity_type="investment",
-            before=current, reason=reason,
-            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
-                                             expected_version=version, session=s),
-            entity_id=lambda inv: inv.investment_id, compensate=restore)
+        return await self.audit.update(
+            self.repo, current, changes, actor=actor,
+            action=f"investment.status.{status.value}", entity_type="investment", reason=reason,
+            expected_version=expected_version, entity_id=lambda inv: inv.investment_id)
 
     async def update_performance(self, investment: Investment, current_value: Decimal, *,
                                  at: datetime,

@@ -61,13 +61,8 @@ class Mt5AccountService:
                                     after=created, session=session)
             return created
 
-        async def remove(created: Mt5Account) -> None:
-            await self.repo.collection.delete_one({"_id": created.id})
-
-        return await self.audit.change(
-            actor, action="mt5_account.create", entity_type="mt5_account",
-            apply=lambda s: self.repo.create(account, session=s),
-            entity_id=lambda created: str(created.id), compensate=remove)
+        return await self.audit.create(self.repo, account, actor=actor,
+                                       action="mt5_account.create", entity_type="mt5_account")
 
     async def update_mapping(self, account_id: ObjectId | str, data: Mt5AccountUpdate, *,
                              actor: Actor) -> Mt5Account:
@@ -81,13 +76,6 @@ class Mt5AccountService:
                                   details={"field": required})
         if not changes:
             return current
-        version = data.version if data.version is not None else current.version
-
-        async def restore(_: Mt5Account) -> None:
-            await self.repo.collection.replace_one({"_id": current.id}, current.to_document())
-
-        return await self.audit.change(
-            actor, action="mt5_account.update", entity_type="mt5_account", before=current,
-            apply=lambda s: self.repo.update(current.id, changes,  # type: ignore[arg-type]
-                                             expected_version=version, session=s),
-            entity_id=lambda updated: str(updated.id), compensate=restore)
+        return await self.audit.update(self.repo, current, changes, actor=actor,
+                                       action="mt5_account.update", entity_type="mt5_account",
+                                       expected_version=data.version)

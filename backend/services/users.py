@@ -82,31 +82,17 @@ class UserService:
             version=1,
         )
 
-        async def remove(created: User) -> None:
-            await self.repo.collection.delete_one({"_id": created.id})
-
-        return await self.audit.change(
-            actor, action="user.create", entity_type="user",
-            apply=lambda session: self.repo.create(user, session=session),
-            entity_id=lambda created: str(created.id), compensate=remove,
-        )
+        return await self.audit.create(self.repo, user, actor=actor, action="user.create",
+                                       entity_type="user")
 
     async def get(self, user_id: ObjectId | str) -> User:
         return await self.repo.get(user_id)
 
     async def _update(self, user: User, changes: dict[str, Any], *, actor: Actor, action: str,
                       reason: str | None = None, expected_version: int | None = None) -> User:
-        version = expected_version if expected_version is not None else user.version
-
-        async def restore(updated: User) -> None:
-            await self.repo.collection.replace_one({"_id": user.id}, user.to_document())
-
-        return await self.audit.change(
-            actor, action=action, entity_type="user", before=user, reason=reason,
-            apply=lambda session: self.repo.update(
-                user.id, changes, expected_version=version, session=session),  # type: ignore[arg-type]
-            entity_id=lambda updated: str(updated.id), compensate=restore,
-        )
+        return await self.audit.update(self.repo, user, changes, actor=actor, action=action,
+                                       entity_type="user", reason=reason,
+                                       expected_version=expected_version)
 
     async def update_user(self, user_id: ObjectId | str, data: UserUpdate, *,
                           actor: Actor) -> User:
