@@ -50,8 +50,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying"
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` entry of a route: each status with the error envelope.
 
-    401 and 503 are added to every route: any request may arrive while the database is down,
-    and every route but sign-in needs a live session.
+    503 is added to every route: any request may arrive while the database is down.
     """
     wanted = sorted({*statuses, 503})
     responses: dict[int | str, dict[str, Any]] = {}
