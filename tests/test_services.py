@@ -314,3 +314,14 @@ async def test_failed_audit_write_rolls_back_inside_a_transaction(
         assert stored.kyc_status is KycStatus.PENDING and stored.version == user.version
     finally:
         await client.close()
+
+
+async def test_performance_update_stores_exact_money(services: Services) -> None:
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    created = await services.investments.create(investment_create(client), actor=ADMIN)
+    updated = await services.investments.update_performance(
+        created.investment, Decimal("10312.55"), at=utcnow())
+    assert updated.current_value == Decimal("10312.55")
+    assert updated.gain_amount == Decimal("312.55") and updated.return_pct == Decimal("3.13")
+    raw = await services.db["investments"].find_one({"_id": created.investment.id})
+    assert raw is not None and raw["current_value"] == Decimal128("10312.55")

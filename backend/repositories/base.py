@@ -22,6 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.errors import InvalidData, NotFound, VersionConflict
+from backend.models._base import bson_ready
 from backend.repositories._errors import driver_errors
 
 Clock = Callable[[], datetime]
@@ -304,7 +305,9 @@ class Repository[M: StoredModel]:
             if expected_version is None:
                 raise ValueError("a versioned update must name the version it read")
             query["version"] = expected_version
-        update: dict[str, Any] = {"$set": dict(changes)}
+        # Changes arrive as Python values (Decimal, enums); the stored form is BSON's.
+        update: dict[str, Any] = {"$set": {key: bson_ready(value)
+                                           for key, value in changes.items()}}
         if self.timestamped:
             update["$set"]["updated_at"] = self.clock()
         increments = dict(inc or {})
