@@ -145,3 +145,42 @@ async def test_embedded_server_persists_in_development(tmp_path: object) -> None
         found = await manager.database["probe"].find_one({}, {"_id": 0})
     assert found == {"kept": True}
     assert path.exists()
+
+
+async def test_persistent_embedded_database_takes_the_schemas(tmp_path: object) -> None:
+    """The development database (SQLite-backed) gets every validator and index, twice over."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from bson import ObjectId
+    from pymongo.errors import DuplicateKeyError, WriteError
+
+    from backend.db import index_sync
+    from backend.repositories.base import utcnow
+
+    path = Path(str(tmp_path)) / "dev.sqlite3"
+    settings = make_settings("mongodb://unused/", "fidus_dev_schema", fidus_env="development",
+                             embedded_db_path=path)
+    settings.mongodb_uri = None
+    for run in range(2):
+        async with ConnectionManager(settings) as manager:
+            db = manager.database
+            report = await index_sync.apply(db, await index_sync.plan(db))
+            assert report.exit_code == 0, report.as_dict()
+            created = sum(row["created"] for row in report.as_dict()["collections"])
+            if run == 0:
+                assert created > 50
+            else:
+                assert created == 0
+            users = await db["users"].index_information()
+            assert len(users) == 8
+            if run == 0:
+                with pytest.raises(WriteError) as invalid:
+                    await db["users"].insert_one({"email": "not-a-user"})
+                assert invalid.value.code == 121
+                now = utcnow()
+                session = {"token_hash": "a" * 64, "user_id": ObjectId(), "created_at": now,
+                           "expires_at": now + timedelta(days=1)}
+                await db["sessions"].insert_one(dict(session))
+                with pytest.raises(DuplicateKeyError):
+                    await db["sessions"].insert_one(dict(session))

@@ -66,10 +66,8 @@ class EmbeddedMongoServer:
         if self._engine_client is None:
             engine: Any = None
             if self._path is not None:
-                from mongoeco.engines.sqlite import SQLiteEngine
-
                 self._path.parent.mkdir(parents=True, exist_ok=True)
-                engine = SQLiteEngine(path=str(self._path))
+                engine = _persistent_engine(self._path)
             self._engine_client = EngineClient(engine)
             await self._engine_client._engine.connect()
         server = AsyncMongoEcoProxyServer(
@@ -111,3 +109,33 @@ class EmbeddedMongoServer:
             self._thread.join(timeout=10)
         self._loop.close()
         self._loop = self._thread = None
+
+
+def _plain_numbers(value: Any) -> Any:
+    from mongoeco.core.bson_scalars import BsonInt32, BsonInt64
+
+    if isinstance(value, BsonInt32 | BsonInt64):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
+
+
+def _persistent_engine(path: Path) -> Any:
+    """mongoeco's SQLite engine, able to keep our validators.
+
+    mongoeco 4.11 stores collection options as JSON and fails on a validator holding a 64-bit
+    integer ("Object of type BsonInt64 is not JSON serializable"); such numbers are stored as
+    plain integers instead. This is development set-up only: a real MongoDB has no such limit.
+    """
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    class _FidusSQLiteEngine(SQLiteEngine):
+        def _ensure_collection_row(self, conn: Any, db_name: str, coll_name: str, *,
+                                   options: dict[str, object] | None = None) -> None:
+            super()._ensure_collection_row(conn, db_name, coll_name,
+                                           options=_plain_numbers(options))
+
+    return _FidusSQLiteEngine(path=str(path))
