@@ -184,3 +184,17 @@ async def test_persistent_embedded_database_takes_the_schemas(tmp_path: object) 
                 await db["sessions"].insert_one(dict(session))
                 with pytest.raises(DuplicateKeyError):
                     await db["sessions"].insert_one(dict(session))
+
+
+async def test_a_failing_health_check_degrades_but_never_raises(
+    mongo_uri: str, db_name: str
+) -> None:
+    async with ConnectionManager(make_settings(mongo_uri, db_name)) as manager:
+        async def broken(_db: object) -> list[str]:
+            raise RuntimeError("lease table unreadable")
+
+        manager.degraded_checks.append(broken)
+        report = await manager.health()
+    assert report.status == "degraded"
+    assert report.reasons == ["health check failed: lease table unreadable"]
+    assert report.ping_ms is not None

@@ -259,6 +259,29 @@ class ConnectionManager:
     ) -> None:
         await self.close()
 
+    async def _fill_figures(
+        self, db: AsyncDatabase[dict[str, Any]], report: HealthReport
+    ) -> None:
+        """Server version, dbStats and the degraded checks; a failure here degrades, since the
+        database answered the ping."""
+        try:
+            build = await db.command("buildInfo")
+            report.server_version = str(build.get("version"))
+            stats = await db.command("dbStats")
+            report.collections = int(stats.get("collections", 0))
+            report.objects = int(stats.get("objects", 0))
+            report.data_size_bytes = int(stats.get("dataSize", 0))
+            report.storage_size_bytes = int(stats.get("storageSize", 0))
+            report.indexes = int(stats.get("indexes", 0))
+            report.index_size_bytes = int(stats.get("indexSize", 0))
+        except Exception as error:  # noqa: BLE001 - health must report, never raise
+            report.reasons.append(f"database statistics unavailable: {_first_line(error)}")
+        for check in self.degraded_checks:
+            try:
+                report.reasons.extend(await check(db))
+            except Exception as error:  # noqa: BLE001
+                report.reasons.append(f"health check failed: {_first_line(error)}")
+
     async def health(self) -> HealthReport:
         """A snapshot of the database's health. Never raises: a failed ping is `unhealthy`."""
         report = HealthReport(
@@ -272,25 +295,16 @@ class ConnectionManager:
             started = time.perf_counter()
             await db.command("ping")
             report.ping_ms = round((time.perf_counter() - started) * 1000, 3)
-            build = await db.command("buildInfo")
-            report.server_version = str(build.get("version"))
-            stats = await db.command("dbStats")
-            report.collections = int(stats.get("collections", 0))
-            report.objects = int(stats.get("objects", 0))
-            report.data_size_bytes = int(stats.get("dataSize", 0))
-            report.storage_size_bytes = int(stats.get("storageSize", 0))
-            report.indexes = int(stats.get("indexes", 0))
-            report.index_size_bytes = int(stats.get("indexSize", 0))
-            if report.ping_ms > SLOW_PING_MS:
-                report.reasons.append(f"slow ping: {report.ping_ms} ms")
-            for check in self.degraded_checks:
-                report.reasons.extend(await check(db))
-            if report.reasons:
-                report.status = "degraded"
         except Exception as error:  # noqa: BLE001 - health must report, never raise
             report.status = "unhealthy"
             report.reasons.append(_first_line(error))
             self.monitor.record_error(_first_line(error))
+        else:
+            await self._fill_figures(db, report)
+            if report.ping_ms > SLOW_PING_MS:
+                report.reasons.append(f"slow ping: {report.ping_ms} ms")
+            if report.reasons:
+                report.status = "degraded"
         figures = self.monitor.figures()
         report.pool = {
             "open": figures.open,

@@ -123,6 +123,26 @@ def _plain_numbers(value: Any) -> Any:
     return value
 
 
+def _teach_bson_size_about_decimal128() -> None:
+    """mongoeco 4.11's `$bsonSize`, used by dbStats on its SQLite engine, refuses Decimal128
+    ("$bsonSize cannot encode value of type Decimal128"), so `/health` could not read the
+    development database's figures. A Decimal128 is 16 bytes in BSON."""
+    from bson import Decimal128
+    from mongoeco.core.aggregation import runtime
+
+    original = runtime._bson_value_size
+    if getattr(original, "_fidus", False):
+        return
+
+    def size(value: Any) -> int:
+        if isinstance(value, Decimal128):
+            return 16
+        return int(original(value))
+
+    size._fidus = True  # type: ignore[attr-defined]
+    runtime._bson_value_size = size
+
+
 def _persistent_engine(path: Path) -> Any:
     """mongoeco's SQLite engine, able to keep our validators.
 
@@ -131,6 +151,8 @@ def _persistent_engine(path: Path) -> Any:
     plain integers instead. This is development set-up only: a real MongoDB has no such limit.
     """
     from mongoeco.engines.sqlite import SQLiteEngine
+
+    _teach_bson_size_about_decimal128()
 
     class _FidusSQLiteEngine(SQLiteEngine):
         def _ensure_collection_row(self, conn: Any, db_name: str, coll_name: str, *,
