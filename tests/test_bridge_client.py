@@ -144,7 +144,7 @@ async def test_deals_follow_the_pages() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params["offset"])
-        tickets = [t for t in range(1, 1501)][offset:offset + 1000]
+        tickets = list(range(1, 1501))[offset:offset + 1000]
         return httpx.Response(200, json={
             "login": LOGIN, "from": request.url.params["from"], "to": request.url.params["to"],
             "total": 1500, "offset": offset, "limit": 1000, "deals": [deal(t) for t in tickets]})
@@ -166,10 +166,12 @@ def sim() -> SimulatedTerminal:
 @pytest.fixture
 async def bridge_client(sim: SimulatedTerminal) -> AsyncIterator[BridgeClient]:
     app = create_app(BridgeSettings(env="test", api_keys=[DEV_BRIDGE_API_KEY]), sim)  # type: ignore[list-item]
-    async with LifespanManager(app):
-        async with BridgeClient("http://bridge", DEV_BRIDGE_API_KEY, sleep=_no_sleep,
-                                transport=httpx.ASGITransport(app=app)) as client:
-            yield client
+    async with (
+        LifespanManager(app),
+        BridgeClient("http://bridge", DEV_BRIDGE_API_KEY, sleep=_no_sleep,
+                     transport=httpx.ASGITransport(app=app)) as client,
+    ):
+        yield client
 
 
 async def test_in_process_answers_match_the_simulator(
@@ -192,11 +194,10 @@ async def test_in_process_answers_match_the_simulator(
 
 async def test_in_process_wrong_key_is_refused_once(sim: SimulatedTerminal) -> None:
     app = create_app(BridgeSettings(env="test", api_keys=[DEV_BRIDGE_API_KEY]), sim)  # type: ignore[list-item]
-    async with LifespanManager(app):
-        async with BridgeClient("http://bridge", "wrong-key",
-                                transport=httpx.ASGITransport(app=app)) as client:
-            with pytest.raises(BridgeRefused) as caught:
-                await client.account(LOGIN)
+    async with LifespanManager(app), BridgeClient("http://bridge", "wrong-key",
+                            transport=httpx.ASGITransport(app=app)) as client:
+        with pytest.raises(BridgeRefused) as caught:
+            await client.account(LOGIN)
     assert caught.value.status_code == 401 and caught.value.bridge_code == "UNAUTHORIZED"
 
 
