@@ -9,6 +9,7 @@ attempt cannot fix.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -160,7 +161,7 @@ class BridgeClient:
             retry=retry_if_exception(_transient),
             before_sleep=self._log_retry,
             reraise=True,
-            **({"sleep": self._sleep} if self._sleep else {}),
+            sleep=self._sleep or asyncio.sleep,
         )
         async for attempt in retrying:
             with attempt:

@@ -142,7 +142,7 @@ def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
         raise SyncDataError(f"deal {deal.ticket} has a deal type the platform does not know: "
                             f"{deal.type_name}", details={"ticket": deal.ticket})
     return Mt5Deal(
-        mt5_account_id=account.id,  # type: ignore[arg-type]
+        mt5_account_id=account.id,
         mt5_login=account.mt5_login,
         ticket=deal.ticket,
         order=deal.order,
@@ -337,7 +337,8 @@ class SyncJob:
             "free_margin": info.margin_free, "margin_level": info.margin_level,
             "profit": info.profit,
         }
-        changes = {k: None if v is None else decimal_to_bson(v) for k, v in snapshot.items()}
+        changes: dict[str, Any] = {
+            k: None if v is None else decimal_to_bson(v) for k, v in snapshot.items()}
         # Not `version`/`updated_at`: those track edits of the mapping, and a sync every few
         # minutes must not make an administrator's pending edit conflict.
         changes.update({

@@ -75,7 +75,7 @@ async def run_forever(
     while not stop.event.is_set():
         started = loop.time()
         task: asyncio.Task[SyncReport] = asyncio.ensure_future(run_pass())
-        stop.guard(task)  # type: ignore[arg-type]
+        stop.guard(task)
         try:
             report = await task
         except asyncio.CancelledError:
