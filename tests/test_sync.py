@@ -234,7 +234,7 @@ async def test_a_failure_part_way_through_the_writes_does_not_move_the_high_wate
         async def broken(*args: Any, **kwargs: Any) -> None:
             raise RuntimeError("investments write failed")
 
-        monkeypatch.setattr(job.investments.repo, "update", broken)
+        monkeypatch.setattr(job.investments, "update_performance", broken)
         outcome = await job.sync_account(account)
     assert outcome.status is AccountStatus.FAILED
     raw = await raw_account(synced_db, account)

@@ -367,15 +367,8 @@ class SyncJob:
             raise SyncDataError(
                 f"investment {investment.investment_id} is in {investment.currency} but MT5 "
                 f"account {account.account_id} is in {account.currency}")
-        # The same change as InvestmentService.update_performance, written with Decimal128:
-        # that method hands raw Decimals to the driver, which cannot encode them.
-        value = max(info.equity.quantize(_CENT), Decimal(0))
-        gain, return_pct = investment.performance(value)
-        await self.investments.repo.update(
-            investment.id,  # type: ignore[arg-type]
-            {"current_value": decimal_to_bson(value), "gain_amount": decimal_to_bson(gain),
-             "return_pct": decimal_to_bson(return_pct), "performance_updated_at": info.as_of},
-            expected_version=investment.version, session=session)
+        await self.investments.update_performance(
+            investment, info.equity.quantize(_CENT), at=info.as_of, session=session)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:
