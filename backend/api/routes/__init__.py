@@ -10,6 +10,7 @@ from backend.api.routes import (
     admin_documents,
     admin_investments,
     admin_mt5,
+    admin_reconciliation,
     admin_users,
     auth,
     client,
@@ -27,5 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin_mt5.router,
     admin_documents.router,
     admin_audit.router,
+    admin_reconciliation.router,
     client.router,
 )
