@@ -309,14 +309,15 @@ async def test_stale_accounts_make_health_degraded_listed_by_account_id(
     retired = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
     await services.mt5.repo.collection.update_one({"_id": retired.id},
                                                   {"$set": {"is_active": False}})
+    window = timedelta(minutes=settings.sync_stale_after_minutes, seconds=1)
     check = stale_accounts_check(settings)
-    reasons = await check(synced_db)
+    assert await check(synced_db) == [], "a mapping just created has not had its chance yet"
+    never_synced = stale_accounts_check(settings, clock=lambda: utcnow() + window)
+    reasons = await never_synced(synced_db)
     assert len(reasons) == 1 and account.account_id in reasons[0]
     assert retired.account_id not in reasons[0]
 
     await run_pass(synced_db, settings, bridge_transport(sim))
     assert await check(synced_db) == []
-    later = stale_accounts_check(
-        settings, clock=lambda: utcnow() + timedelta(minutes=settings.sync_stale_after_minutes,
-                                                     seconds=1))
+    later = stale_accounts_check(settings, clock=lambda: utcnow() + window)
     assert account.account_id in (await later(synced_db))[0]

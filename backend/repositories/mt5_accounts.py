@@ -53,11 +53,14 @@ class Mt5AccountRepository(Repository[Mt5Account]):
                                page_size=page_size)
 
     async def stale(self, *, older_than: datetime) -> list[dict[str, Any]]:
-        """Active accounts with no successful sync since `older_than`."""
+        """Active accounts with no successful sync since `older_than`; a mapping created since
+        then has not had its chance yet and is not stale."""
         return await self.find_raw(
             {"is_active": True,
-             "$or": [{"last_success_at": None}, {"last_success_at": {"$lt": older_than}}]},
-            projection={"account_id": 1, "last_success_at": 1, "sync_error": 1},
+             "$or": [{"last_success_at": None, "created_at": {"$lt": older_than}},
+                     {"last_success_at": {"$lt": older_than}}]},
+            projection={"account_id": 1, "last_success_at": 1, "sync_error": 1,
+                        "created_at": 1},
             sort=(("account_id", 1),),
         )
 
