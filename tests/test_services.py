@@ -325,3 +325,46 @@ async def test_performance_update_stores_exact_money(services: Services) -> None
     assert updated.gain_amount == Decimal("312.55") and updated.return_pct == Decimal("3.13")
     raw = await services.db["investments"].find_one({"_id": created.investment.id})
     assert raw is not None and raw["current_value"] == Decimal128("10312.55")
+
+
+async def test_prospect_pipeline_moves_and_converts_once(services: Services) -> None:
+    from backend.errors import Conflict
+    from backend.models.crm_prospects import ProspectCreate, ProspectStage
+    from tests.factories import user_create
+
+    prospect = await services.crm.create(
+        ProspectCreate(name="Grace Prospect", email="grace@fidus.example"), actor=ADMIN)
+    assert prospect.stage is ProspectStage.LEAD
+    with pytest.raises(TransitionNotAllowed):
+        await services.crm.move(prospect.id, ProspectStage.WON, actor=ADMIN)  # type: ignore[arg-type]
+    with pytest.raises(TransitionNotAllowed):
+        await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
+    for stage in (ProspectStage.CONTACTED, ProspectStage.QUALIFIED, ProspectStage.PROPOSAL,
+                  ProspectStage.NEGOTIATION, ProspectStage.WON):
+        prospect = await services.crm.move(prospect.id, stage, actor=ADMIN)  # type: ignore[arg-type]
+    converted, client = await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
+    assert converted.converted_client_id == client.id
+    with pytest.raises(Conflict) as again:
+        await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
+    assert again.value.code == "ALREADY_CONVERTED"
+    assert await services.db["users"].count_documents({}) == 1
+    actions = [r["action"] for r in await audit_records(services, str(prospect.id))]
+    assert actions[0] == "prospect.create" and actions[-1] == "prospect.convert"
+    assert len(actions) == 7
+
+
+async def test_follow_up_due_excludes_prospects_without_a_date(
+    services: Services, clock: Clock
+) -> None:
+    from backend.models.crm_prospects import ProspectCreate
+
+    due = await services.crm.create(ProspectCreate(
+        name="Due Soon", email="due@fidus.example",
+        next_follow_up=clock.now - timedelta(days=1)), actor=ADMIN)
+    await services.crm.create(ProspectCreate(name="Later", email="later@fidus.example",
+                                             next_follow_up=clock.now + timedelta(days=9)),
+                              actor=ADMIN)
+    await services.crm.create(ProspectCreate(name="Undated", email="undated@fidus.example"),
+                              actor=ADMIN)
+    page = await services.crm.repo.search(follow_up_due_by=clock.now)
+    assert [p.id for p in page.items] == [due.id] and page.total == 1

@@ -32,7 +32,8 @@ class CrmProspectRepository(Repository[CrmProspect]):
             query["assigned_to"] = assigned_to
         sort: tuple[tuple[str, int], ...] = (("updated_at", DESCENDING),)
         if follow_up_due_by is not None:
-            query["next_follow_up"] = {"$lte": follow_up_due_by}
+            # Explicit type: prospects with no follow-up date are never "due".
+            query["next_follow_up"] = {"$type": "date", "$lte": follow_up_due_by}
             query.setdefault("stage", {"$nin": ["won", "lost"]})
             sort = (("next_follow_up", ASCENDING),)
         return await self.page(query, sort=sort, page=page, page_size=page_size)

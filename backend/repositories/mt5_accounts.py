@@ -58,7 +58,7 @@ class Mt5AccountRepository(Repository[Mt5Account]):
         return await self.find_raw(
             {"is_active": True,
              "$or": [{"last_success_at": None, "created_at": {"$lt": older_than}},
-                     {"last_success_at": {"$lt": older_than}}]},
+                     {"last_success_at": {"$type": "date", "$lt": older_than}}]},
             projection={"account_id": 1, "last_success_at": 1, "sync_error": 1,
                         "created_at": 1},
             sort=(("account_id", 1),),
