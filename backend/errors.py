@@ -9,7 +9,9 @@
     ├── InvalidData                  422
     │   ├── DocumentInvalid          422  the database's validator refused the document
     │   ├── FundMinimumNotMet        422  the amount is below the fund's minimum
-    │   └── TransitionNotAllowed     422  a status move the rules do not allow
+    │   ├── TransitionNotAllowed     422  a status move the rules do not allow
+    │   ├── PayloadTooLarge          413  an upload over the size limit
+    │   └── UnsupportedMediaType     415  an upload of a type not accepted
     ├── AuthenticationFailed         401
     │   └── AccountLocked            423  too many failed sign-ins
     ├── PermissionDenied             403
@@ -78,6 +80,16 @@ class FundMinimumNotMet(InvalidData):
 
 class TransitionNotAllowed(InvalidData):
     code = "TRANSITION_NOT_ALLOWED"
+
+
+class PayloadTooLarge(InvalidData):
+    code = "FILE_TOO_LARGE"
+    http_status = 413
+
+
+class UnsupportedMediaType(InvalidData):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
 
 
 class AuthenticationFailed(FidusError):

@@ -104,15 +104,15 @@ async def test_documents_upload_list_download_and_limits(app: FastAPI,
     too_big = await client.post(f"{API}/client/documents", headers=headers,
                                 data={"document_type": "passport"},
                                 files={"file": ("big.pdf", PDF * 10, "application/pdf")})
-    assert_error(too_big, 422, "FILE_TOO_LARGE")
+    assert_error(too_big, 413, "FILE_TOO_LARGE")
     wrong_type = await client.post(f"{API}/client/documents", headers=headers,
                                    data={"document_type": "passport"},
                                    files={"file": ("x.txt", b"hello", "text/plain")})
-    assert_error(wrong_type, 422, "UNSUPPORTED_MEDIA_TYPE")
+    assert_error(wrong_type, 415, "UNSUPPORTED_MEDIA_TYPE")
     disguised = await client.post(f"{API}/client/documents", headers=headers,
                                   data={"document_type": "passport"},
                                   files={"file": ("x.png", PDF, "image/png")})
-    assert_error(disguised, 422, "MEDIA_TYPE_MISMATCH")
+    assert_error(disguised, 415, "MEDIA_TYPE_MISMATCH")
     bad_kind = await client.post(f"{API}/client/documents", headers=headers,
                                  data={"document_type": "selfie"},
                                  files={"file": ("x.png", PNG, "image/png")})

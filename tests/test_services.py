@@ -368,3 +368,22 @@ async def test_follow_up_due_excludes_prospects_without_a_date(
                               actor=ADMIN)
     page = await services.crm.repo.search(follow_up_due_by=clock.now)
     assert [p.id for p in page.items] == [due.id] and page.total == 1
+
+
+async def test_an_admin_cannot_deactivate_or_demote_themselves(services: Services) -> None:
+    from backend.errors import PermissionDenied
+    from backend.models.users import UserType, UserUpdate
+    from backend.services import Actor
+
+    admin = await make_user(services, user_type=UserType.ADMIN)
+    me = Actor.user(admin.id, "admin")
+    with pytest.raises(PermissionDenied):
+        await services.users.deactivate(admin.id, actor=me)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied):
+        await services.users.update_user(admin.id, UserUpdate(user_type=UserType.CLIENT),  # type: ignore[arg-type]
+                                         actor=me)
+    renamed = await services.users.update_user(admin.id, UserUpdate(first_name="Still"),  # type: ignore[arg-type]
+                                               actor=me)
+    assert renamed.is_active and renamed.user_type is UserType.ADMIN
+    other = await make_user(services)
+    assert not (await services.users.deactivate(other.id, actor=me)).is_active  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ _ERROR_DESCRIPTIONS = {
     404: "No such resource (or not yours to see)",
     409: "A duplicate, or someone else changed the record first",
     413: "The upload is too large",
+    415: "The upload's type is not accepted",
     422: "The request breaks a validation or business rule",
     423: "The account is locked after too many failed sign-ins",
     429: "Too many attempts; see Retry-After",

@@ -13,7 +13,13 @@ from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
-from backend.errors import FidusError, InvalidData, NotFound
+from backend.errors import (
+    FidusError,
+    InvalidData,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from backend.models.documents import (
     DocumentStorage,
     DocumentType,
@@ -56,16 +62,15 @@ class DocumentService:
         if not content:
             raise InvalidData("the file is empty", code="EMPTY_FILE")
         if len(content) > self.settings.document_max_bytes:
-            raise InvalidData(
+            raise PayloadTooLarge(
                 f"the file is larger than {self.settings.document_max_bytes} bytes",
-                code="FILE_TOO_LARGE", details={"max_bytes": self.settings.document_max_bytes})
+                details={"max_bytes": self.settings.document_max_bytes})
         if mime_type not in ALLOWED_MIME_TYPES:
-            raise InvalidData("only PDF, JPEG and PNG files are accepted",
-                              code="UNSUPPORTED_MEDIA_TYPE",
-                              details={"allowed": sorted(ALLOWED_MIME_TYPES)})
+            raise UnsupportedMediaType("only PDF, JPEG and PNG files are accepted",
+                                       details={"allowed": sorted(ALLOWED_MIME_TYPES)})
         if not content.startswith(_MAGIC[mime_type]):
-            raise InvalidData("the file content does not match its declared type",
-                              code="MEDIA_TYPE_MISMATCH")
+            raise UnsupportedMediaType("the file content does not match its declared type",
+                                       code="MEDIA_TYPE_MISMATCH")
 
     async def _store(self, content: bytes, filename: str) -> str:
         if self.directory is None:

@@ -7,7 +7,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from backend.errors import AuthenticationFailed, InvalidData, TransitionNotAllowed
+from backend.errors import (
+    AuthenticationFailed,
+    InvalidData,
+    PermissionDenied,
+    TransitionNotAllowed,
+)
 from backend.models.users import (
     AmlStatus,
     KycStatus,
@@ -113,6 +118,7 @@ class UserService:
                                   details={"field": required})
         if not changes:
             return user
+        self._refuse_own_lockout(user, actor, changes)
         action = "user.update"
         if "user_type" in changes and changes["user_type"] != user.user_type.value:
             action = "user.role_change"
@@ -124,9 +130,21 @@ class UserService:
             await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
         return updated
 
+    @staticmethod
+    def _refuse_own_lockout(user: User, actor: Actor, changes: dict[str, Any]) -> None:
+        """An admin cannot deactivate or demote themselves: the last admin could otherwise
+        lock everyone out, and such changes deserve a second person."""
+        if actor.id is None or actor.id != user.id:
+            return
+        if changes.get("is_active") is False or (
+                "user_type" in changes and changes["user_type"] != user.user_type.value):
+            raise PermissionDenied("you cannot deactivate yourself or change your own role",
+                                   code="OWN_ACCESS_CHANGE")
+
     async def deactivate(self, user_id: ObjectId | str, *, actor: Actor,
                          reason: str | None = None) -> User:
         user = await self.repo.get(user_id)
+        self._refuse_own_lockout(user, actor, {"is_active": False})
         if not user.is_active:
             return user
         updated = await self._update(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 from backend.api.deps import ClientUser, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
-from backend.errors import InvalidData, NotFound
+from backend.errors import NotFound, PayloadTooLarge
 from backend.models.documents import DocumentRead, DocumentType
 from backend.models.investments import InvestmentRead
 from backend.models.users import ProfileUpdate, UserRead
@@ -103,7 +103,7 @@ async def my_documents(client: ClientUser, services: ServicesDep) -> list[Docume
     summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES)",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=signed_in(),
+    responses=signed_in(413, 415),
 )
 async def upload_document(
     client: ClientUser,
@@ -113,8 +113,8 @@ async def upload_document(
 ) -> DocumentRead:
     limit = services.settings.document_max_bytes
     if file.size is not None and file.size > limit:
-        raise InvalidData(f"the file is larger than {limit} bytes", code="FILE_TOO_LARGE",
-                          details={"max_bytes": limit})
+        raise PayloadTooLarge(f"the file is larger than {limit} bytes",
+                              details={"max_bytes": limit})
     # Read one byte past the limit: enough to refuse, never the whole of a huge upload.
     content = await file.read(limit + 1)
     mime_type = (file.content_type or "").split(";", 1)[0].strip().lower()
