@@ -56,7 +56,7 @@ indexes: install ## Create collections, validators and indexes from schemas/ (AR
 	$(PY) -m scripts.create_indexes $(ARGS)
 
 bridge: install ## Start the MT5 bridge with the simulated terminal on 127.0.0.1:BRIDGE_PORT
-	BRIDGE_PORT=$(BRIDGE_PORT) $(PY) -m mt5_bridge_service
+	BRIDGE_PORT=$(BRIDGE_PORT) BRIDGE_SIM_DEPOSITS_FILE=$${BRIDGE_SIM_DEPOSITS_FILE:-var/demo_mt5_deposits.json} $(PY) -m mt5_bridge_service
 
 sync: install ## One MT5 sync pass over every active account mapping
 	$(PY) -m scripts.sync $(ARGS)

@@ -50,6 +50,7 @@ def build_terminal(settings: BridgeSettings) -> Terminal:
         settings.sim_seed,
         latency_seconds=settings.sim_latency_seconds,
         broker_utc_offset_hours=settings.broker_utc_offset_hours,
+        deposits_file=settings.sim_deposits_file,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,6 +59,8 @@ class BridgeSettings(BaseSettings):
 
     sim_seed: int = 20_240_601
     sim_latency_ms: float = Field(default=0.0, ge=0)
+    # JSON of login -> initial deposit for the simulator (the demo seed writes one).
+    sim_deposits_file: Path | None = None
 
     broker_utc_offset_hours: float = Field(default=2.0, ge=-12, le=14)
     broker_timezone: str | None = None

@@ -31,12 +31,19 @@ Testing hooks (used by the bridge's and the backend's tests and benchmark):
   `set_unavailable(False)`, as when the terminal is not running.
 - `reset_faults()`: clears crossings, pending failures and unavailability.
 - `raw_deals(login)`: the login's deals as the terminal holds them (broker time), for tests.
+
+`deposits_file` (a JSON object of login -> amount, e.g. written by the backend's demo seed)
+fixes the initial deposit of the logins it names, with no further deposit or withdrawal, so a
+demo's recorded investments and its MT5 deposits agree. It is read when an account is first
+drawn, so it may appear after the terminal starts.
 """
 
 from __future__ import annotations
 
 import calendar
 import fnmatch
+import json
+import logging
 import random
 import threading
 import time
@@ -44,9 +51,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 
 from mt5_bridge_service import constants as mt5
 from mt5_bridge_service.terminal import AccountInfo, TerminalInfo, Tick, TradeDeal, TradePosition
+
+logger = logging.getLogger(__name__)
 
 SIMULATED_BUILD = 4755
 SIMULATED_SERVER = "FidusSim-Server"
@@ -176,8 +186,10 @@ class SimulatedTerminal:
         broker_utc_offset_hours: float = 2.0,
         history_end: datetime | None = None,
         clock: Callable[[], datetime] | None = None,
+        deposits_file: Path | None = None,
     ) -> None:
         self.seed = seed
+        self.deposits_file = deposits_file
         self.latency_seconds = latency_seconds
         self.broker_offset_seconds = round(broker_utc_offset_hours * 3600)
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -480,6 +492,17 @@ class SimulatedTerminal:
             self._accounts[login] = account
         return account
 
+    def _fixed_deposit(self, login: int) -> Decimal | None:
+        if self.deposits_file is None or not self.deposits_file.is_file():
+            return None
+        try:
+            amounts = json.loads(self.deposits_file.read_text(encoding="utf-8"))
+            amount = amounts.get(str(login))
+            return None if amount is None else Decimal(str(amount)).quantize(_CENT)
+        except (ValueError, ArithmeticError, AttributeError):
+            logger.warning("ignoring the unreadable deposits file %s", self.deposits_file)
+            return None
+
     def _draw_account(self, login: int) -> _Account:
         rng = random.Random(self.seed ^ login)
         end = self.history_end
@@ -493,8 +516,9 @@ class SimulatedTerminal:
         cash: list[_Cash] = []
         deposit = Decimal(rng.choice((10_000, 25_000, 50_000, 100_000, 250_000)))
         deposited_at = start + timedelta(seconds=rng.randrange(0, 6 * 3600))
-        cash.append(_Cash(deposited_at, deposit, "Initial deposit"))
-        if rng.random() < 0.4:
+        fixed = self._fixed_deposit(login)
+        cash.append(_Cash(deposited_at, fixed or deposit, "Initial deposit"))
+        if rng.random() < 0.4 and fixed is None:
             amount = (deposit * rng.choice((-10, -5, 5, 10, 20)) / 100).quantize(_CENT)
             at = deposited_at + timedelta(days=rng.randrange(5, 25))
             cash.append(_Cash(at, amount, "Deposit" if amount > 0 else "Withdrawal"))

@@ -25,6 +25,7 @@ users unless `--reset` (which empties the seeded collections first).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from backend.models.users import KycStatus, UserCreate, UserType
 from backend.ops._audit import record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
 from backend.services import Actor, Services
-from backend.settings import Settings
+from backend.settings import REPO_ROOT, Environment, Settings
 
 STATES = ("empty", "test", "dev", "demo")
 DEMO_PASSWORD = "FidusDemo-2026!"
@@ -84,6 +85,18 @@ class SeedReport:
     counts: dict[str, int] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     mt5_logins: list[int] = field(default_factory=list)
+    mt5_deposits: dict[int, Decimal] = field(default_factory=dict)
+
+
+#: Read by `make bridge`'s simulated terminal, so the demo's MT5 deposits equal its investments.
+DEMO_DEPOSITS_FILE = REPO_ROOT / "var" / "demo_mt5_deposits.json"
+
+
+def _write_demo_deposits(deposits: dict[int, Decimal]) -> None:
+    DEMO_DEPOSITS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    DEMO_DEPOSITS_FILE.write_text(
+        json.dumps({str(login): str(amount) for login, amount in deposits.items()}, indent=2),
+        encoding="utf-8")
 
 
 async def _reset(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -114,6 +127,8 @@ async def seed(
         await _populate(Services(db, settings), PLANS[state], random.Random(seed_number), report)
     for name in ("users", "investments", "mt5_accounts", "crm_prospects"):
         report.counts[name] = await db[name].count_documents({})
+    if report.mt5_deposits and settings.fidus_env is Environment.DEVELOPMENT:
+        _write_demo_deposits(report.mt5_deposits)
     await record_script_run(db, script="seed", action="data_script.seed",
                             run_id=f"seed-{state}-{ObjectId()}",
                             summary={"state": state, "seed": seed_number, **report.counts})
@@ -159,6 +174,7 @@ async def _populate(services: Services, plan: Plan, rng: random.Random,
         if plan.mapped_every and index % plan.mapped_every == 0:
             login = FIRST_MT5_LOGIN + len(report.mt5_logins)
             report.mt5_logins.append(login)
+            report.mt5_deposits[login] = amount
             mapping = Mt5AccountCreate(
                 account_id=f"MT5-{login}", client_id=client.id, fund_code=fund,
                 mt5_login=login, broker_code=BROKER, server=MT5_SERVER,

@@ -197,3 +197,18 @@ def test_real_adapter_copies_known_fields_from_the_package(
     assert deals[0].commission == 0.0
     assert terminal.last_error() == (1, "Success")
     assert terminal.thread_safe is False
+
+
+def test_a_deposits_file_fixes_the_initial_deposit_of_the_logins_it_names(
+    tmp_path: Any,
+) -> None:
+    deposits = tmp_path / "demo_mt5_deposits.json"
+    terminal = make_simulator()
+    terminal.deposits_file = deposits
+    deposits.write_text('{"%d": "400000.00"}' % LOGIN, encoding="utf-8")
+    named = _logged_in(terminal, LOGIN).history_deals_get(*EVERYTHING)
+    balance = [d for d in named if d.type == mt5.DEAL_TYPE_BALANCE]
+    assert [(d.profit, d.comment) for d in balance] == [(400000.0, "Initial deposit")]
+    other = _logged_in(terminal, LOGIN + 1).history_deals_get(*EVERYTHING)
+    plain = _logged_in(make_simulator(), LOGIN + 1).history_deals_get(*EVERYTHING)
+    assert other == plain
