@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import types
@@ -205,7 +206,7 @@ def test_a_deposits_file_fixes_the_initial_deposit_of_the_logins_it_names(
     deposits = tmp_path / "demo_mt5_deposits.json"
     terminal = make_simulator()
     terminal.deposits_file = deposits
-    deposits.write_text('{"%d": "400000.00"}' % LOGIN, encoding="utf-8")
+    deposits.write_text(json.dumps({str(LOGIN): "400000.00"}), encoding="utf-8")
     named = _logged_in(terminal, LOGIN).history_deals_get(*EVERYTHING)
     balance = [d for d in named if d.type == mt5.DEAL_TYPE_BALANCE]
     assert [(d.profit, d.comment) for d in balance] == [(400000.0, "Initial deposit")]
