@@ -198,3 +198,34 @@ async def test_a_failing_health_check_degrades_but_never_raises(
     assert report.status == "degraded"
     assert report.reasons == ["health check failed: lease table unreadable"]
     assert report.ping_ms is not None
+
+
+def test_the_service_exits_with_one_readable_line_when_the_database_is_unreachable() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FIDUS_ENV": "development",
+           "MONGODB_URI": f"mongodb://127.0.0.1:{closed_port()}/",
+           "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "100", "MONGODB_CONNECT_TIMEOUT_MS": "100"}
+    done = subprocess.run([sys.executable, "-m", "backend", "--port", str(closed_port())],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("fidus: cannot start: database unreachable after 3 attempts")
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("connecting to the database (attempt") == 3
+
+
+def test_production_settings_with_a_placeholder_refuse_to_start() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FIDUS_ENV": "production", "JWT_SECRET": "changeme"}
+    env.pop("MONGODB_URI", None)
+    done = subprocess.run([sys.executable, "-m", "backend"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "MONGODB_URI is missing" in done.stderr and "JWT_SECRET is a placeholder" in done.stderr
+    assert "Traceback" not in done.stderr
