@@ -387,3 +387,29 @@ async def test_an_admin_cannot_deactivate_or_demote_themselves(services: Service
     assert renamed.is_active and renamed.user_type is UserType.ADMIN
     other = await make_user(services)
     assert not (await services.users.deactivate(other.id, actor=me)).is_active  # type: ignore[arg-type]
+
+
+async def test_parallel_guesses_cannot_outrun_the_lockout(services: Services) -> None:
+    user = await make_user(services)
+    calls: list[int] = []
+    import backend.repositories.users as users_module
+
+    real_verify = users_module.verify_password
+
+    async def counting(password: str, password_hash: str) -> bool:
+        calls.append(1)
+        return await real_verify(password, password_hash)
+
+    users_module.verify_password = counting  # type: ignore[assignment]
+    try:
+        results = await asyncio.gather(
+            *(services.auth.login(user.email, f"wrong-password-{i}") for i in range(30)),
+            return_exceptions=True)
+    finally:
+        users_module.verify_password = real_verify  # type: ignore[assignment]
+    codes = sorted({getattr(r, "code", "?") for r in results})
+    assert codes == ["ACCOUNT_LOCKED", "INVALID_CREDENTIALS"]
+    assert sum(1 for r in results if getattr(r, "code", "") == "INVALID_CREDENTIALS") == 5
+    assert len(calls) == 5, "only five passwords may be checked"
+    with pytest.raises(AccountLocked):
+        await services.auth.login(user.email, PASSWORD)

@@ -107,19 +107,41 @@ class UserRepository(Repository[User]):
 
         `max_failures` consecutive failures lock the account for `lockout`; a success resets the
         counter. An unknown login is checked against a dummy hash so it costs the same time.
+
+        Each attempt reserves its place in the count before the password is checked, so
+        parallel guesses cannot outrun the limit: once `max_failures` attempts are in flight or
+        failed, further ones are refused without a password check.
         """
         user = await self.by_login(login)
         if user is None:
             await verify_password(password, await dummy_hash.value())
             raise AuthenticationFailed("the login or password is wrong",
                                        code="INVALID_CREDENTIALS")
-        if user.locked_until is not None and user.locked_until > now:
+        with driver_errors(self.collection_name):
+            if user.locked_until is not None and user.locked_until <= now:
+                # The lock has run out: a fresh count starts (only once, whoever gets here).
+                await self.collection.update_one(
+                    {"_id": user.id, "locked_until": user.locked_until},
+                    {"$set": {"failed_login_attempts": 0, "locked_until": None}})
+            reserved = await self.collection.find_one_and_update(
+                {"_id": user.id, "locked_until": None,
+                 "failed_login_attempts": {"$lt": max_failures}},
+                {"$inc": {"failed_login_attempts": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        if reserved is None:
+            current = await self.find_one({"_id": user.id})
+            locked_until = current.locked_until if current else None
             raise AccountLocked(
                 "the account is locked after too many failed sign-ins",
-                details={"locked_until": user.locked_until.isoformat()},
+                details={"locked_until": locked_until.isoformat() if locked_until else None},
             )
         if not await verify_password(password, user.password_hash):
-            await self._record_failure(user, now=now, max_failures=max_failures, lockout=lockout)
+            if reserved["failed_login_attempts"] >= max_failures:
+                with driver_errors(self.collection_name):
+                    await self.collection.update_one(
+                        {"_id": user.id, "locked_until": None},
+                        {"$set": {"locked_until": now + lockout}})
             raise AuthenticationFailed("the login or password is wrong",
                                        code="INVALID_CREDENTIALS")
         if not user.is_active:
@@ -132,25 +154,3 @@ class UserRepository(Repository[User]):
                 return_document=ReturnDocument.AFTER,
             )
         return self._load(raw) if raw else user
-
-    async def _record_failure(
-        self, user: User, *, now: datetime, max_failures: int, lockout: timedelta
-    ) -> None:
-        # An expired lock starts a fresh count; the increment is atomic so parallel guesses
-        # cannot slip under the limit.
-        reset = user.locked_until is not None and user.locked_until <= now
-        with driver_errors(self.collection_name):
-            if reset:
-                await self.collection.update_one(
-                    {"_id": user.id}, {"$set": {"failed_login_attempts": 0, "locked_until": None}}
-                )
-            raw = await self.collection.find_one_and_update(
-                {"_id": user.id},
-                {"$inc": {"failed_login_attempts": 1}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if raw is not None and raw["failed_login_attempts"] >= max_failures:
-                await self.collection.update_one(
-                    {"_id": user.id},
-                    {"$set": {"locked_until": now + lockout, "failed_login_attempts": 0}},
-                )
