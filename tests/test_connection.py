@@ -229,3 +229,21 @@ def test_production_settings_with_a_placeholder_refuse_to_start() -> None:
     assert done.returncode == 2
     assert "MONGODB_URI is missing" in done.stderr and "JWT_SECRET is a placeholder" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_health_never_quotes_document_values(mongo_uri: str, db_name: str) -> None:
+    from pymongo.errors import DuplicateKeyError
+
+    async with ConnectionManager(make_settings(mongo_uri, db_name)) as manager:
+        people = manager.database["people"]
+        await people.create_index("email", unique=True)
+        await people.insert_one({"_id": 1, "email": "alice@fidus.example"})
+        await people.insert_one({"_id": 2, "email": "bob@fidus.example"})
+        with pytest.raises(DuplicateKeyError):
+            await people.find_one_and_update({"_id": 2},
+                                             {"$set": {"email": "alice@fidus.example"}})
+        report = await manager.health()
+        await manager.client.drop_database(db_name)
+    assert report.last_error is not None
+    assert report.last_error.startswith("findAndModify failed")
+    assert "alice" not in report.last_error and "11000" in report.last_error

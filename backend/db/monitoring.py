@@ -109,6 +109,13 @@ class DriverMonitor(monitoring.ConnectionPoolListener, monitoring.CommandListene
         with self._lock:
             self.commands_total += 1
             self.commands_failed += 1
-            self.last_error = LastError(
-                at=datetime.now(UTC), message=f"{event.command_name}: {event.failure}"
-            )
+            self.last_error = LastError(at=datetime.now(UTC), message=_describe(event))
+
+
+def _describe(event: monitoring.CommandFailedEvent) -> str:
+    """The command and the server's error code, never its message: `/health` shows this to
+    anyone, and messages can quote document values (a duplicate key's e-mail, say)."""
+    failure = event.failure if isinstance(event.failure, dict) else {}
+    name = failure.get("codeName") or "error"
+    code = failure.get("code")
+    return f"{event.command_name} failed: {name}" + (f" ({code})" if code is not None else "")
