@@ -142,3 +142,26 @@ async def test_unknown_paths_and_methods_answer_in_the_envelope(
     assert_error(await client.delete(f"{API}/funds"), 405, "METHOD_NOT_ALLOWED")
     assert_error(await client.post(f"{API}/auth/login", content=b"{not json",
                                    headers={"content-type": "application/json"}), 422)
+
+
+async def test_documents_with_non_latin_names_download_for_client_and_admin(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from tests.api_support import admin_headers
+
+    _, headers = await signed_in_user(app, client)
+    name = "John’s паспорт.pdf"
+    uploaded = await client.post(f"{API}/client/documents", headers=headers,
+                                 data={"document_type": "passport"},
+                                 files={"file": (name, PDF, "application/pdf")})
+    assert uploaded.status_code == 201, uploaded.text
+    document_id = uploaded.json()["id"]
+    own = await client.get(f"{API}/client/documents/{document_id}/content", headers=headers)
+    assert own.status_code == 200 and own.content == PDF
+    disposition = own.headers["content-disposition"]
+    assert 'filename="John_s _______.pdf"' in disposition
+    assert "filename*=UTF-8''John%E2%80%99s%20%D0%BF%D0%B0%D1%81%D0%BF%D0%BE%D1%80%D1%82.pdf" in (
+        disposition)
+    reviewer = await client.get(f"{API}/admin/documents/{document_id}/content",
+                                headers=await admin_headers(client))
+    assert reviewer.status_code == 200 and reviewer.content == PDF

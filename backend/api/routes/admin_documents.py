@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Response
 
@@ -22,9 +23,13 @@ DOWNLOAD_CONTENT = {
 
 
 def attachment(content: bytes, *, mime_type: str, filename: str) -> Response:
-    safe = filename.replace('"', "").replace("\\", "")
+    """A download with the stored name: an ASCII fallback for old clients and the exact name
+    in RFC 6266 / 5987 form, since headers are Latin-1 and names often are not."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_"
+                       for ch in filename) or "document"
     return Response(content=content, media_type=mime_type, headers={
-        "Content-Disposition": f'attachment; filename="{safe}"',
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(filename, safe='')}",
         "X-Content-Type-Options": "nosniff",
     })
 
