@@ -156,3 +156,66 @@ async def test_cli_migrate_status_and_down(db: AsyncDatabase[dict[str, Any]], se
     write(migrations_dir, "20261001000000", "first", "changed")
     assert ops.main(base, settings=settings) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "MIGRATION_CHANGED"
+
+
+SLOW_COUNTED = """
+import asyncio
+
+async def up(db):
+    await db["counter"].update_one({"_id": 1}, {"$inc": {"n": 1}}, upsert=True)
+    await asyncio.sleep(1.2)
+
+async def down(db):
+    pass
+"""
+
+
+async def test_a_long_step_keeps_its_lease_so_a_second_run_cannot_run_it_again(
+        db: AsyncDatabase[dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "m20990101000000_slow.py").write_text(SLOW_COUNTED)
+    monkeypatch.setattr(ops, "LEASE_SECONDS", 0.6)  # the step outlives the lease twice
+
+    async def second() -> ops.MigrateReport:
+        await asyncio.sleep(0.3)
+        return await ops.migrate_up(db, directory=tmp_path, lock_wait=10)
+
+    first, later = await asyncio.gather(ops.migrate_up(db, directory=tmp_path), second())
+
+    counter = await db["counter"].find_one({"_id": 1})
+    assert counter is not None and counter["n"] == 1
+    assert (len(first.done), len(later.done)) == (1, 0)
+    assert await db["migrations"].count_documents({}) == 1
+
+
+LOSES_LOCK = """
+import asyncio
+
+async def up(db):
+    await db["journal"].insert_one({{"event": "up"}})
+    await db["locks"].{action}
+    await asyncio.sleep(0.2)
+
+async def down(db):
+    pass
+"""
+
+
+@pytest.mark.parametrize("action", [
+    'update_one({"_id": "migrations"}, {"$set": {"owner": "other-run:2"}})',
+    'delete_one({"_id": "migrations"})',
+])
+async def test_a_run_that_lost_its_lock_does_not_record_the_step(
+        db: AsyncDatabase[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        action: str) -> None:
+    (tmp_path / "m20990101000000_lost.py").write_text(LOSES_LOCK.format(action=action))
+    monkeypatch.setattr(ops, "LEASE_SECONDS", 0.15)  # heartbeats while the step sleeps
+
+    with pytest.raises(ops.MigrationLockLost, match="20990101000000_lost") as caught:
+        await ops.migrate_up(db, directory=tmp_path)
+
+    assert "\n" not in str(caught.value)
+    assert await db["migrations"].count_documents({}) == 0
+    # Renewal never recreates a lease it lost, and never touches another run's.
+    locks = [doc async for doc in db["locks"].find({})]
+    assert [lock["owner"] for lock in locks] == (["other-run:2"] if "update" in action else [])

@@ -8,7 +8,13 @@ is refused, because the database no longer says what that file does.
 
 Runs take the `migrations` lease in `locks` (an insert of `_id: "migrations"`, so the server
 decides who wins); a second run waits up to `lock_wait` seconds and is then refused clearly.
-A lease whose holder died expires after `LEASE_SECONDS` and may be taken over.
+While a run holds the lease, a heartbeat renews it every `LEASE_SECONDS / 3`, however long a
+step takes; a lease whose holder died stops being renewed, expires after `LEASE_SECONDS` and may
+be taken over. Before a step is recorded (or un-recorded), the run confirms it still owns the
+lease; a run that lost it stops with MIGRATION_LOCK_LOST and records nothing.
+
+Migrations must be idempotent: a crash (or a lost lease) between a step and its record leaves
+the step done but unrecorded, and the next run executes it again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from backend.ops._audit import record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
@@ -56,6 +62,10 @@ class MigrationChanged(CommandRefused):
 
 class MigrationFailed(CommandRefused):
     code = "MIGRATION_FAILED"
+
+
+class MigrationLockLost(MigrationFailed):
+    code = "MIGRATION_LOCK_LOST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +131,39 @@ async def migration_lock(
                 f"another migration run holds the lock (owner {holder.get('owner', '?')}, "
                 f"since {holder.get('acquired_at', '?')}); try again when it has finished")
         await asyncio.sleep(poll)
+    heartbeat = asyncio.create_task(_renew_while_held(db, owner))
     try:
         yield owner
     finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
         await locks.delete_one({"_id": LOCK_NAME, "owner": owner})
+
+
+async def _renew(db: AsyncDatabase[dict[str, Any]], owner: str) -> bool:
+    """Push the lease's expiry out; False when `owner` no longer holds it (never re-creates it)."""
+    result = await db["locks"].update_one(
+        {"_id": LOCK_NAME, "owner": owner},
+        {"$set": {"expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}})
+    return result.matched_count == 1
+
+
+async def _renew_while_held(db: AsyncDatabase[dict[str, Any]], owner: str) -> None:
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        try:
+            if not await _renew(db, owner):
+                return
+        except PyMongoError:
+            # Two more beats fall inside the lease; the check before recording catches a loss.
+            continue
+
+
+async def _confirm_lock(db: AsyncDatabase[dict[str, Any]], owner: str, step: str) -> None:
+    if not await _renew(db, owner):
+        raise MigrationLockLost(
+            f"lost the migrations lock during {step} (another run may have taken it over); "
+            "it is left unrecorded and runs again next time: check its data first")
 
 
 @dataclass(slots=True)
@@ -200,14 +239,12 @@ async def migrate_up(
                     f"{migration.version}_{migration.name} failed: {error}; the migrations "
                     "before it are recorded, it is not") from error
             duration = int((time.perf_counter() - started) * 1000)
+            await _confirm_lock(db, holder, f"{migration.version}_{migration.name}")
             await db["migrations"].insert_one({
                 "version": migration.version, "name": migration.name,
                 "checksum": migration.checksum, "applied_at": utcnow(),
                 "duration_ms": duration, "applied_by": holder[:200]})
             report.done.append((migration.version, migration.name, duration))
-            await db["locks"].update_one(
-                {"_id": LOCK_NAME, "owner": holder},
-                {"$set": {"expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}})
     if report.done:
         await record_script_run(db, script="migrate", action="data_script.migrate",
                                 run_id=f"migrate-{uuid.uuid4().hex[:12]}",
@@ -226,7 +263,7 @@ async def migrate_down(
 ) -> MigrateReport:
     """Revert the applied migrations from the newest down to and including `version`."""
     report = MigrateReport("down", dry_run)
-    async with migration_lock(db, wait=lock_wait):
+    async with migration_lock(db, wait=lock_wait) as holder:
         statuses = await status(db, directory)
         if not any(s.version == version and s.applied for s in statuses):
             raise CommandRefused(f"migration {version} is not applied")
@@ -248,6 +285,7 @@ async def migrate_down(
             except Exception as error:
                 raise MigrationFailed(f"reverting {item.version}_{item.name} failed: {error}; "
                                       "it is still recorded as applied") from error
+            await _confirm_lock(db, holder, f"reverting {item.version}_{item.name}")
             await db["migrations"].delete_one({"version": item.version})
             report.done.append((item.version, item.name,
                                 int((time.perf_counter() - started) * 1000)))
