@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from backend.ops import migrations as ops
 from backend.settings import Settings
 from tests import ops_factories as f
+from tests.support import WRITE_COMMANDS, CommandRecorder
 
 STEP = """
 import asyncio
@@ -219,3 +220,24 @@ async def test_a_run_that_lost_its_lock_does_not_record_the_step(
     # Renewal never recreates a lease it lost, and never touches another run's.
     locks = [doc async for doc in db["locks"].find({})]
     assert [lock["owner"] for lock in locks] == (["other-run:2"] if "update" in action else [])
+
+
+async def test_dry_runs_send_no_write_and_ignore_the_lock(
+        db: AsyncDatabase[dict[str, Any]], migrations_dir: Path,
+        command_recorder: CommandRecorder) -> None:
+    await ops.migrate_up(db, directory=migrations_dir)
+    write(migrations_dir, "20261201000000", "third", "c")
+    await db["locks"].insert_one({"_id": "migrations", "owner": "busy-host:1",
+                                  "acquired_at": f.T0, "expires_at": f.T0})
+    command_recorder.reset()
+
+    up = await ops.migrate_up(db, directory=migrations_dir, dry_run=True)
+    down = await ops.migrate_down(db, "20261101000000", directory=migrations_dir, dry_run=True)
+
+    assert up.pending == [("20261201000000", "third")] and up.done == []
+    assert down.pending == [("20261101000000", "second")] and down.done == []
+    sent = set(command_recorder.names())
+    assert not sent & (WRITE_COMMANDS | {"create", "createIndexes", "drop"}), sent
+    lock = await db["locks"].find_one({"_id": "migrations"})
+    assert lock is not None and lock["owner"] == "busy-host:1"
+    assert await _journal(db) == ["up a", "up b"]

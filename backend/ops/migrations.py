@@ -8,6 +8,7 @@ is refused, because the database no longer says what that file does.
 
 Runs take the `migrations` lease in `locks` (an insert of `_id: "migrations"`, so the server
 decides who wins); a second run waits up to `lock_wait` seconds and is then refused clearly.
+A dry run only reads (the files and `migrations`): it takes no lock and writes nothing.
 While a run holds the lease, a heartbeat renews it every `LEASE_SECONDS / 3`, however long a
 step takes; a lease whose holder died stops being renewed, expires after `LEASE_SECONDS` and may
 be taken over. Before a step is recorded (or un-recorded), the run confirms it still owns the
@@ -211,6 +212,32 @@ class MigrateReport:
     missing_files: list[str] = field(default_factory=list)
 
 
+async def _plan_up(
+    db: AsyncDatabase[dict[str, Any]], directory: Path, report: MigrateReport
+) -> list[MigrationFile]:
+    statuses = await status(db, directory)
+    _refuse_changed(statuses)
+    report.missing_files = [s.version for s in statuses if s.file is None]
+    pending = [s.file for s in statuses if s.applied is None and s.file is not None]
+    report.pending = [(m.version, m.name) for m in pending]
+    return pending
+
+
+async def _plan_down(
+    db: AsyncDatabase[dict[str, Any]], version: str, directory: Path, report: MigrateReport
+) -> list[MigrationStatus]:
+    statuses = await status(db, directory)
+    if not any(s.version == version and s.applied for s in statuses):
+        raise CommandRefused(f"migration {version} is not applied")
+    targets = [s for s in reversed(statuses) if s.applied and s.version >= version]
+    _refuse_changed(targets)
+    missing = [s.version for s in targets if s.file is None]
+    if missing:
+        raise MigrationChanged(f"cannot revert {', '.join(missing)}: the migration file is gone")
+    report.pending = [(s.version, s.name) for s in targets]
+    return targets
+
+
 async def migrate_up(
     db: AsyncDatabase[dict[str, Any]],
     *,
@@ -221,14 +248,12 @@ async def migrate_up(
 ) -> MigrateReport:
     """Apply every pending migration in version order, each recorded as soon as it succeeds."""
     report = MigrateReport("up", dry_run)
+    if dry_run:
+        # A dry run only reads, so it neither takes nor waits for the lock.
+        await _plan_up(db, directory, report)
+        return report
     async with migration_lock(db, owner=owner, wait=lock_wait) as holder:
-        statuses = await status(db, directory)
-        _refuse_changed(statuses)
-        report.missing_files = [s.version for s in statuses if s.file is None]
-        pending = [s.file for s in statuses if s.applied is None and s.file is not None]
-        report.pending = [(m.version, m.name) for m in pending]
-        if dry_run:
-            return report
+        pending = await _plan_up(db, directory, report)
         for migration in pending:
             up, _ = migration.load()
             started = time.perf_counter()
@@ -263,19 +288,11 @@ async def migrate_down(
 ) -> MigrateReport:
     """Revert the applied migrations from the newest down to and including `version`."""
     report = MigrateReport("down", dry_run)
+    if dry_run:
+        await _plan_down(db, version, directory, report)
+        return report
     async with migration_lock(db, wait=lock_wait) as holder:
-        statuses = await status(db, directory)
-        if not any(s.version == version and s.applied for s in statuses):
-            raise CommandRefused(f"migration {version} is not applied")
-        targets = [s for s in reversed(statuses) if s.applied and s.version >= version]
-        _refuse_changed(targets)
-        missing = [s.version for s in targets if s.file is None]
-        if missing:
-            raise MigrationChanged(
-                f"cannot revert {', '.join(missing)}: the migration file is gone")
-        report.pending = [(s.version, s.name) for s in targets]
-        if dry_run:
-            return report
+        targets = await _plan_down(db, version, directory, report)
         for item in targets:
             assert item.file is not None
             _, down = item.file.load()
