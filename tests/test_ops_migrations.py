@@ -136,8 +136,44 @@ async def test_the_shipped_gain_backfill_migration(db: AsyncDatabase[dict[str, A
 
     await down(db)
     reverted = await db["investments"].find_one({"_id": legacy["_id"]})
-    assert reverted is not None and reverted["gain_amount"] is None
+    assert reverted == legacy and "gain_amount" not in reverted  # absent again, not null
     assert await db["investments"].find_one({"_id": synced["_id"]}) == synced
+
+
+async def test_the_gain_backfill_reverts_exactly_what_it_filled(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    client, admin = ObjectId(), ObjectId()
+    missing = f.investment(client, admin, n=1)
+    del missing["gain_amount"], missing["return_pct"]
+    null = f.investment(client, admin, n=2, amount="1000.00")
+    half = f.investment(client, admin, n=3, return_pct=Decimal128("9.9"))
+    del half["gain_amount"]
+    # The application creates investments with gain 0 and return 0 before their first sync.
+    app_made = f.investment(client, admin, n=4, gain_amount=Decimal128("0"),
+                            return_pct=Decimal128("0"))
+    edited = f.investment(client, admin, n=5)
+    docs = [missing, null, half, app_made, edited]
+    await db["investments"].insert_many(docs)
+    (shipped,) = [m for m in ops.discover() if m.name == "backfill_investment_gain"]
+    up, down = shipped.load()
+
+    await up(db)
+    await up(db)  # rerun, as after a crash before the record: changes nothing more
+    filled = await db["investments"].find_one({"_id": null["_id"]})
+    assert filled is not None and filled["gain_amount"].to_decimal() == Decimal("123.4567")
+    assert await db["investments"].find_one({"_id": app_made["_id"]}) == app_made
+    # Edited after the backfill (version bumped): its figures are no longer the backfill's.
+    await db["investments"].update_one(
+        {"_id": edited["_id"]},
+        {"$set": {"gain_amount": Decimal128("7.00"), "version": edited["version"] + 1}})
+
+    await down(db)
+
+    after = {d["_id"]: d async for d in db["investments"].find({})}
+    for doc in (missing, null, half, app_made):
+        assert after[doc["_id"]] == doc
+    assert after[edited["_id"]]["gain_amount"] == Decimal128("7.00")
+    assert await db["migration_state"].count_documents({}) == 0
 
 
 async def test_cli_migrate_status_and_down(db: AsyncDatabase[dict[str, Any]], settings: Settings,
