@@ -131,3 +131,43 @@ async def test_cli_dedupe_and_rollback(db: AsyncDatabase[dict[str, Any]], settin
 
     assert ops.main(["--rollback", "missing-run"], settings=settings) == 2
     assert "no quarantined documents" in capsys.readouterr().err
+
+
+def _account(investment_id: Any, n: int) -> dict[str, Any]:
+    return {"_id": ObjectId(), "account_id": f"MT5-{n}", "client_id": ALEJANDRO,
+            "fund_code": "CORE", "investment_id": investment_id, "mt5_login": n,
+            "server": "Fidus-Live", "is_active": True}
+
+
+async def test_keeps_the_investment_an_mt5_account_points_to(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    docs = legacy_investments()
+    await db["investments"].insert_many(docs)
+    newest = docs[2]  # not the oldest, which would be kept otherwise
+    await db["mt5_accounts"].insert_one(_account(newest["_id"], 1))
+
+    report = await ops.dedupe(db, run_id="run-linked")
+
+    assert (report.groups, report.quarantined, report.skipped) == (1, 2, [])
+    assert await db["investments"].find_one({"_id": newest["_id"]}) is not None
+    quarantined = {q["original_id"] async for q in db["dedupe_quarantine"].find({})}
+    assert quarantined == {docs[0]["_id"], docs[1]["_id"]}
+
+
+async def test_a_group_with_two_linked_investments_is_skipped_and_reported(
+        db: AsyncDatabase[dict[str, Any]], settings: Settings,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    docs = legacy_investments()
+    await db["investments"].insert_many(docs)
+    await db["mt5_accounts"].insert_many([_account(docs[0]["_id"], 1),
+                                          _account(docs[2]["_id"], 2)])
+    before = await _all(db)
+
+    assert ops.main(["--json"], settings=settings) == 1  # findings left
+    out = json.loads(capsys.readouterr().out)
+
+    assert out["quarantined"] == 0 and await _all(db) == before
+    (skipped,) = out["skipped"]
+    assert set(skipped["linked"]) == {str(docs[0]["_id"]), str(docs[2]["_id"])}
+    assert len(skipped["investments"]) == 3
+    assert await db["dedupe_quarantine"].count_documents({}) == 0

@@ -3,7 +3,10 @@
 Two investments are duplicates when they have the same client_id, fund_code, principal_amount
 (compared as numbers: 100.0 equals 100.00) and deposit_date, and neither is cancelled (the
 rule of the `investments_no_duplicate` index, which legacy databases predate). The oldest
-(created_at, then _id) is kept unless `keep="newest"`.
+(created_at, then _id) is kept unless `keep="newest"`, except that an investment an MT5 account
+points to (`mt5_accounts.investment_id`) is always the one kept, so no account is left pointing
+at quarantine. A group in which more than one investment is pointed to is left alone and
+reported (exit 1): which account should lose its investment is a person's decision.
 
 A duplicate is first written, whole, to `dedupe_quarantine` under the run id; only then is it
 deleted from investments, and only if it is still exactly what was quarantined (the delete
@@ -73,6 +76,12 @@ def _age(doc: Mapping[str, Any]) -> tuple[datetime, str]:
 class DuplicateGroup:
     kept: Mapping[str, Any]
     duplicates: tuple[Mapping[str, Any], ...]
+    #: The _ids in the group that an MT5 account points to.
+    linked: tuple[Any, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.linked) > 1
 
 
 async def find_duplicates(
@@ -84,11 +93,16 @@ async def find_duplicates(
         key = duplicate_key(doc)
         if key is not None:
             groups[key].append(doc)
+    linked_ids = {account["investment_id"] async for account in db["mt5_accounts"].find(
+        {"investment_id": {"$ne": None}}, {"investment_id": 1})}
     result = []
     for docs in groups.values():
         if len(docs) > 1:
             ordered = sorted(docs, key=_age, reverse=keep == "newest")
-            result.append(DuplicateGroup(ordered[0], tuple(ordered[1:])))
+            # sorted() is stable: the linked investment first, the rest in age order.
+            ordered.sort(key=lambda doc: doc["_id"] not in linked_ids)
+            linked = tuple(doc["_id"] for doc in ordered if doc["_id"] in linked_ids)
+            result.append(DuplicateGroup(ordered[0], tuple(ordered[1:]), linked))
     result.sort(key=lambda g: str(g.kept["_id"]))
     return result
 
@@ -102,6 +116,8 @@ class DedupeReport:
     quarantined: int = 0
     changed_meanwhile: list[str] = field(default_factory=list)
     sample: list[dict[str, str]] = field(default_factory=list)
+    #: Groups left alone because more than one of their investments has an MT5 account.
+    skipped: list[dict[str, list[str]]] = field(default_factory=list)
 
 
 async def dedupe(
@@ -116,6 +132,11 @@ async def dedupe(
     report = DedupeReport(run_id=run_id, dry_run=dry_run, keep=keep)
     groups = await find_duplicates(db, keep=keep)
     report.groups = len(groups)
+    report.skipped = [
+        {"investments": [str(doc["_id"]) for doc in (group.kept, *group.duplicates)],
+         "linked": [str(i) for i in group.linked]}
+        for group in groups if group.ambiguous]
+    groups = [group for group in groups if not group.ambiguous]
     pairs = [(group.kept, dup) for group in groups for dup in group.duplicates]
     for kept, dup in pairs[:10]:
         report.sample.append({"kept": str(kept["_id"]), "duplicate": str(dup["_id"])})
@@ -129,7 +150,8 @@ async def dedupe(
     await record_script_run(
         db, script="dedupe", action="data_script.dedupe", run_id=run_id,
         summary={"keep": keep, "groups": report.groups, "quarantined": report.quarantined,
-                 "changed_meanwhile": len(report.changed_meanwhile), "rule": RULE},
+                 "changed_meanwhile": len(report.changed_meanwhile),
+                 "skipped_groups": len(report.skipped), "rule": RULE},
     )
     return report
 
@@ -253,16 +275,22 @@ async def _command(ctx: Context) -> Outcome:
     verb = "would quarantine" if report.dry_run else "quarantined"
     messages = [f"  kept {s['kept']}, {verb} {s['duplicate']}" for s in report.sample]
     messages += [f"  changed during the run, left in place: {i}" for i in report.changed_meanwhile]
+    messages += [f"  left alone, MT5 accounts point to {' and '.join(g['linked'])} of the "
+                 f"duplicates {', '.join(g['investments'])}: decide which to keep"
+                 for g in report.skipped]
     if not report.dry_run and report.quarantined:
         messages.append(f"undo with: make dedupe ARGS=\"--rollback {report.run_id}\"")
     return Outcome(
         title=f"dedupe run {report.run_id}" + (" (dry run)" if report.dry_run else ""),
-        columns=("run id", "duplicate groups", verb, "changed meanwhile"),
-        rows=[(report.run_id, report.groups, report.quarantined, len(report.changed_meanwhile))],
+        columns=("run id", "duplicate groups", verb, "changed meanwhile", "groups left alone"),
+        rows=[(report.run_id, report.groups, report.quarantined, len(report.changed_meanwhile),
+               len(report.skipped))],
         data={"run_id": report.run_id, "dry_run": report.dry_run, "keep": report.keep,
               "groups": report.groups, "quarantined": report.quarantined,
-              "changed_meanwhile": report.changed_meanwhile, "sample": report.sample},
-        findings=(report.dry_run and report.groups > 0) or bool(report.changed_meanwhile),
+              "changed_meanwhile": report.changed_meanwhile, "sample": report.sample,
+              "skipped": report.skipped},
+        findings=((report.dry_run and report.groups > 0) or bool(report.changed_meanwhile)
+                  or bool(report.skipped)),
         messages=messages,
     )
 
