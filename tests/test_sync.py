@@ -12,13 +12,15 @@ from bson import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.models.mt5_accounts import Mt5Account
+from backend.ops.verify import check_money
 from backend.repositories.base import utcnow
 from backend.services import Services
 from backend.settings import Settings
 from backend.sync.health import stale_accounts_check
-from backend.sync.job import AccountStatus, SyncJob
+from backend.sync.job import AccountStatus, SyncJob, split_by_principal
 from backend.sync.lease import Leases, account_lease_name
 from mt5_bridge_service import SimulatedTerminal
+from tests.factories import ADMIN, investment_create
 from tests.support import CommandRecorder
 from tests.sync_factories import (
     approved_client,
@@ -124,10 +126,10 @@ async def test_round_trips_per_account_do_not_depend_on_the_number_of_deals(
             assert outcome.status is AccountStatus.OK, outcome.error
             counts.append(command_recorder.count())
             deals.append(outcome.new_deals)
-        # The linked investment costs one read and one update more.
-        assert counts[1] == counts[2] and counts[0] == counts[1] + 2
+        # Each investment the account carries costs one update more.
+        assert counts[1] == counts[2] and counts[0] == counts[1] + 1
         assert len(set(deals)) == 3, deals
-        assert counts[1] <= 7, command_recorder.names()
+        assert counts[1] <= 8, command_recorder.names()
 
         command_recorder.reset()
         fresh = await job.active_accounts()
@@ -135,6 +137,50 @@ async def test_round_trips_per_account_do_not_depend_on_the_number_of_deals(
             await job.sync_account(account)
     # A pass with nothing new skips only the deals' bulk write.
     assert command_recorder.count() == 1 + sum(counts) - len(accounts)
+
+
+async def test_a_top_up_shares_the_equity_with_the_first_investment_by_principal(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    command_recorder: CommandRecorder,
+) -> None:
+    client = await approved_client(services)
+    account = await invested_mapping(services, client, LOGIN_A, Decimal("20000.00"))
+    top_up = (await services.investments.create(
+        investment_create(client, principal_amount=Decimal("10000.00")), actor=ADMIN)).investment
+    assert top_up.mt5_account_id == account.id and top_up.id != account.investment_id
+    plain = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
+    async with bridge_client(bridge_transport(sim)) as bridge:
+        job = SyncJob(synced_db, settings, bridge)
+        command_recorder.reset()
+        assert (await job.sync_account(plain)).status is AccountStatus.OK
+        plain_count = command_recorder.count()
+        command_recorder.reset()
+        assert (await job.sync_account(account)).status is AccountStatus.OK
+        assert command_recorder.count() == plain_count + 2, "one update per investment"
+
+    equity = money((await raw_account(synced_db, account))["equity"])
+    first = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+    second = await services.investments.get(top_up.id)  # type: ignore[arg-type]
+    assert first.current_value + second.current_value == equity
+    assert abs(first.current_value - 2 * second.current_value) <= Decimal("0.02")
+    assert first.return_pct == second.return_pct
+    assert first.performance_updated_at == second.performance_updated_at is not None
+    money_check = await check_money(synced_db)
+    assert money_check.ok and money_check.checked == 1, money_check
+
+
+@pytest.mark.parametrize(("equity", "principals", "expected"), [
+    ("100.00", ["1.00", "1.00", "1.00"], ["33.34", "33.33", "33.33"]),
+    ("100.01", ["2.00", "1.00"], ["66.67", "33.34"]),
+    ("0.01", ["1.00", "1.00"], ["0.01", "0.00"]),
+    ("-10.00", ["1.00", "2.00"], ["-3.33", "-6.67"]),
+    ("30001.235", ["20000.00", "10000.00"], ["20000.83", "10000.41"]),
+])
+def test_the_equity_split_is_exact_to_the_cent(equity: str, principals: list[str],
+                                                expected: list[str]) -> None:
+    parts = split_by_principal(Decimal(equity), [Decimal(p) for p in principals])
+    assert parts == [Decimal(e) for e in expected]
+    assert sum(parts) == Decimal(equity).quantize(Decimal("0.01"))
 
 
 async def test_a_crossed_terminal_is_refused_logged_and_nothing_written_for_it(

@@ -8,7 +8,8 @@ then write. The writes are a constant handful of round trips whatever the number
 1. deals: one unordered bulk upsert with `$setOnInsert` on (mt5_login, ticket), so replays and
    overlapping windows never store a deal twice;
 2. the day's equity point: one upsert on (account, day);
-3. the linked investment's current value and performance (a read and an update);
+3. the value of every live investment the account carries (a first one and its top-ups): one
+   read, then one update per investment, the equity split in proportion to principal;
 4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark.
 
 No transaction: the order is the safety net, the same on a standalone server and a replica set.
@@ -22,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 from pymongo import UpdateOne
@@ -133,6 +136,24 @@ def error_summary(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return (text.splitlines()[0] if text else type(error).__name__)[:MAX_ERROR_LENGTH]
+
+
+def split_by_principal(equity: Decimal, principals: Sequence[Decimal]) -> list[Decimal]:
+    """The equity, in cents, shared in proportion to principal; the parts sum to it exactly.
+
+    Each part is its exact share rounded down to the cent; the cents left over go one each to
+    the parts with the largest fractions dropped (the earliest first on a tie).
+    """
+    cents = int(equity.quantize(_CENT) * 100)
+    total = sum(principals, Decimal(0))
+    if total <= 0:
+        raise ValueError("investments on an account must have a positive total principal")
+    exact = [Fraction(cents) * Fraction(p) / Fraction(total) for p in principals]
+    parts = [math.floor(e) for e in exact]
+    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[:cents - sum(parts)]:
+        parts[i] += 1
+    return [(Decimal(p) / 100).quantize(_CENT) for p in parts]
 
 
 def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
@@ -330,8 +351,7 @@ class SyncJob:
                           "equity": decimal_to_bson(info.equity),
                           "currency": account.currency, "recorded_at": info.as_of}},
                 upsert=True, session=session)
-        if account.investment_id is not None:
-            await self._value_investment(account, info, session)
+        await self._value_investments(account, info, session)
         snapshot: dict[str, Any] = {
             "balance": info.balance, "equity": info.equity, "margin": info.margin,
             "free_margin": info.margin_free, "margin_level": info.margin_level,
@@ -351,24 +371,29 @@ class SyncJob:
                                            session=session)
         return new_deals
 
-    async def _value_investment(self, account: Mt5Account, info: BridgeAccount,
-                                session: AsyncClientSession | None) -> None:
+    async def _value_investments(self, account: Mt5Account, info: BridgeAccount,
+                                 session: AsyncClientSession | None) -> None:
+        # A top-up is a second investment on the same account: the account's `investment_id`
+        # names only the first, each investment's `mt5_account_id` names the account.
+        carried: dict[str, Any] = {"mt5_account_id": account.id}
+        if account.investment_id is not None:
+            carried = {"$or": [carried, {"_id": account.investment_id, "mt5_account_id": None}]}
         with driver_errors("investments"):
-            raw = await self.investments.repo.collection.find_one(
-                {"_id": account.investment_id}, session=session)
-        if raw is None:
-            logger.warning("MT5 account %s links investment %s, which does not exist",
-                           account.account_id, account.investment_id)
+            cursor = self.investments.repo.collection.find(
+                {**carried, "status": {"$in": sorted(_VALUED_STATUSES)}},
+                sort=[("deposit_date", 1), ("investment_id", 1)], session=session)
+            investments = [Investment.from_document(raw) async for raw in cursor]
+        if not investments:
             return
-        investment = Investment.from_document(raw)
-        if investment.status not in _VALUED_STATUSES:
-            return
-        if investment.currency != account.currency:
-            raise SyncDataError(
-                f"investment {investment.investment_id} is in {investment.currency} but MT5 "
-                f"account {account.account_id} is in {account.currency}")
-        await self.investments.update_performance(
-            investment, info.equity.quantize(_CENT), at=info.as_of, session=session)
+        for investment in investments:
+            if investment.currency != account.currency:
+                raise SyncDataError(
+                    f"investment {investment.investment_id} is in {investment.currency} but "
+                    f"MT5 account {account.account_id} is in {account.currency}")
+        shares = split_by_principal(info.equity, [i.principal_amount for i in investments])
+        for investment, value in zip(investments, shares, strict=True):
+            await self.investments.update_performance(
+                investment, value, at=info.as_of, session=session)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:
@@ -404,4 +429,5 @@ __all__ = [
     "SyncReport",
     "bridge_unreachable_everywhere",
     "error_summary",
+    "split_by_principal",
 ]
