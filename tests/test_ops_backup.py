@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from bson import Decimal128, Int64
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import WriteError
 
 from backend.ops import backup as ops
 from backend.ops._cli import CommandRefused
@@ -118,3 +119,57 @@ async def test_cli_backup_and_restore_json_and_exit_codes(
     assert json.loads(capsys.readouterr().out)["restored"] == {"users": 3}
     assert await db["users"].count_documents({}) == 3
     assert await db["audit_log"].count_documents({"action": "data_script.restore"}) == 1
+
+
+async def test_a_failed_replace_leaves_the_collection_as_it_was_and_names_the_safety_backup(
+        db: AsyncDatabase[dict[str, Any]], settings: Settings, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await _fill(db)
+    path = tmp_path / "b.jsonl.gz"
+    await ops.backup(db, path, collections=["users", "investments"])
+    await db["users"].delete_one({"username": "user1"})
+    # The backup holds two users named Ana: the target's unique index refuses the second.
+    await db["users"].create_index("first_name", unique=True, name="users_first_name_once")
+    before = {name: await _snapshot(db, name) for name in ("users", "investments")}
+    names_before = sorted(await db.list_collection_names())
+
+    with pytest.raises(CommandRefused) as caught:
+        await ops.restore(db, path, replace=True, safety_directory=tmp_path / "safety")
+
+    message = str(caught.value)
+    (safety,) = (tmp_path / "safety").iterdir()
+    assert str(safety) in message
+    assert "\n" not in message and len(message.replace(str(safety), "")) < 320
+    assert "users" in message and "E11000" in message and "nothing was replaced" in message
+    assert ops.verify_file(safety).entry("users").count == 2
+    assert {name: await _snapshot(db, name) for name in ("users", "investments")} == before
+    assert sorted(await db.list_collection_names()) == names_before  # no leftovers
+
+    assert ops.restore_main([str(path), "--replace", "--json"], settings=settings) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "\n" not in error["message"] and "safety backup" in error["message"]
+    assert {name: await _snapshot(db, name) for name in ("users", "investments")} == before
+
+
+async def test_replace_keeps_the_collections_validator_and_indexes(
+        synced_db: AsyncDatabase[dict[str, Any]], tmp_path: Path) -> None:
+    db = synced_db
+    await db["users"].insert_many([f.user(0, user_type="admin"), f.user(1), f.legacy_user(2)],
+                                  bypass_document_validation=True)
+    path = tmp_path / "b.jsonl.gz"
+    await ops.backup(db, path, collections=["users", "sessions"])
+
+    async def shape(name: str) -> tuple[Any, Any]:
+        (info,) = [c async for c in await db.list_collections(filter={"name": name})]
+        return info["options"], await db[name].index_information()
+
+    shapes = {name: await shape(name) for name in ("users", "sessions")}
+    before = await _snapshot(db, "users")
+
+    report = await ops.restore(db, path, replace=True, safety_directory=tmp_path)
+
+    assert report.restored == {"users": 3, "sessions": 0}
+    assert await _snapshot(db, "users") == before
+    assert {name: await shape(name) for name in ("users", "sessions")} == shapes
+    with pytest.raises(WriteError):
+        await db["users"].insert_one({"username": "no-schema"})

@@ -10,24 +10,34 @@ ObjectIds come back exactly):
 A collection's checksum is the SHA-256 of its documents' canonical JSON, one a line, in file
 order. The file is written under a temporary name and renamed at the end, so a file with the
 final name is always complete; restore checks every count and checksum before writing anything.
+
+Restore loads each collection into a temporary collection (`<name>__restoring_<token>`,
+created with the target's options and indexes, so the swapped-in collection keeps its
+validator and indexes) and swaps the temporaries in with `renameCollection` only once every
+one of them is complete: a restore that fails while loading replaces nothing. With
+`--replace`, the collections about to be replaced are first backed up to a safety file, and
+every failure names it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import io
 import os
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bson import json_util
+from bson import SON, json_util
 from bson.json_util import JSONMode, JSONOptions
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from backend.ops._audit import record_script_run
 from backend.ops._cli import (
@@ -51,6 +61,10 @@ _JSON = JSONOptions(json_mode=JSONMode.CANONICAL, tz_aware=True, tzinfo=UTC)
 
 class BackupCorrupt(CommandRefused):
     code = "BACKUP_CORRUPT"
+
+
+class RestoreFailed(CommandRefused):
+    code = "RESTORE_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +235,8 @@ async def restore(
 
     Refuses, before writing anything, when the file fails its checksums or a target collection
     holds documents and `replace` is not given. With `replace`, the collections about to be
-    emptied are first backed up to a safety file in `safety_directory`.
+    replaced are first backed up to a safety file in `safety_directory`. Nothing is replaced
+    until every collection is loaded in full (see the module docstring).
     """
     manifest = verify_file(path)
     names = [c.name for c in manifest.collections]
@@ -246,34 +261,118 @@ async def restore(
         safety = default_path(db.name, "before-restore", directory=safety_directory)
         await backup(db, safety, collections=list(occupied))
         report.safety_backup = safety
-        for name in occupied:
-            await db[name].delete_many({})
-    wanted = set(names)
-    batches: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    safety_note = (f"; safety backup of the replaced collections: {report.safety_backup}"
+                   if report.safety_backup else "")
+    token = uuid.uuid4().hex[:8]
+    staging = {name: f"{name}__restoring_{token}" for name in names}
+    try:
+        for name in names:
+            await _create_like(db, source=name, target=staging[name])
+        await _load(db, path, staging, manifest.total, report, progress)
+    except (PyMongoError, OSError) as error:
+        await _drop_all(db, staging.values())
+        raise RestoreFailed(f"restoring {path.name} failed: {_describe(error)}; nothing was "
+                            f"replaced{safety_note}") from error
+    swapped: list[str] = []
+    for name in names:
+        try:
+            await _rename(db, staging[name], name)
+        except PyMongoError as error:
+            await _drop_all(db, [staging[n] for n in names if n not in swapped])
+            done = ", ".join(swapped) or "nothing"
+            raise RestoreFailed(f"restoring {path.name}: replacing {name} failed "
+                                f"({_describe(error)}); already replaced: {done}; the others "
+                                f"are unchanged{safety_note}") from error
+        swapped.append(name)
+    return report
+
+
+async def _create_like(db: AsyncDatabase[dict[str, Any]], *, source: str, target: str) -> None:
+    """Create `target` with the options (validator) and indexes `source` has, if it exists."""
+    infos = [info async for info in await db.list_collections(filter={"name": source})]
+    options = dict(infos[0].get("options", {})) if infos else {}
+    await db.create_collection(target, **options)
+    if not infos:
+        return
+    specs = [{k: v for k, v in dict(index).items() if k not in ("ns", "v")}
+             async for index in await db[source].list_indexes()]
+    specs = [spec for spec in specs if spec.get("name") != "_id_"]
+    if specs:
+        await db.command("createIndexes", target, indexes=specs)
+
+
+async def _load(
+    db: AsyncDatabase[dict[str, Any]],
+    path: Path,
+    staging: dict[str, str],
+    total: int,
+    report: RestoreReport,
+    progress: ProgressSink,
+) -> None:
+    batches: dict[str, list[dict[str, Any]]] = {name: [] for name in staging}
     done = 0
 
     async def flush(name: str) -> None:
         nonlocal done
         batch = batches[name]
         if batch:
-            await db[name].insert_many(batch, ordered=True, bypass_document_validation=True)
+            try:
+                await db[staging[name]].insert_many(batch, ordered=True,
+                                                    bypass_document_validation=True)
+            except BulkWriteError as error:
+                errors = (error.details or {}).get("writeErrors") or [{}]
+                at = report.restored.get(name, 0) + int(errors[0].get("index", 0)) + 1
+                raise OperationFailure(f"{name}, document {at} of the file: "
+                                       f"{_describe(error)}", error.code) from error
             done += len(batch)
             report.restored[name] = report.restored.get(name, 0) + len(batch)
             batches[name] = []
-            progress(done, manifest.total)
+            progress(done, total)
 
     for item in _lines(path):
         target = item.get("collection") if isinstance(item, dict) else None
-        if not isinstance(target, str) or target not in wanted:
+        if not isinstance(target, str) or target not in staging:
             continue
-        name = target
-        batches[name].append(item["document"])
-        if len(batches[name]) >= INSERT_BATCH:
-            await flush(name)
-    for name in names:
+        batches[target].append(item["document"])
+        if len(batches[target]) >= INSERT_BATCH:
+            await flush(target)
+    for name in staging:
         await flush(name)
         report.restored.setdefault(name, 0)
-    return report
+
+
+async def _rename(db: AsyncDatabase[dict[str, Any]], source: str, target: str) -> None:
+    """Replace `target` by `source` in one step, keeping `source`'s options and indexes."""
+    command = SON([("renameCollection", f"{db.name}.{source}"), ("to", f"{db.name}.{target}"),
+                   ("dropTarget", True)])
+    try:
+        await db.client.admin.command(command)
+    except OperationFailure as error:
+        if "current database" not in str(error):
+            raise
+        # The embedded development server takes the command on the database itself only.
+        await db.command(command)
+
+
+async def _drop_all(db: AsyncDatabase[dict[str, Any]], names: Iterable[str]) -> None:
+    for name in names:
+        # A leftover temporary holds only copies, and its name says what it is.
+        with contextlib.suppress(PyMongoError):
+            await db.drop_collection(name)
+
+
+def _describe(error: BaseException) -> str:
+    """One short line: the first write error's message, not the driver's dump of every field."""
+    if isinstance(error, BulkWriteError):
+        errors = (error.details or {}).get("writeErrors") or []
+        if errors:
+            text = str(errors[0].get("errmsg", "write refused"))
+            return text.splitlines()[0][:200] if text else "write refused"
+    if isinstance(error, OperationFailure) and error.details:
+        text = str(error.details.get("errmsg", error))
+    else:
+        text = str(error)
+    return (text.splitlines() or [type(error).__name__])[0][:200]
 
 
 # command line -----------------------------------------------------------------------------
