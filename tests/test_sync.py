@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from backend.repositories.base import utcnow
 from backend.services import Services
 from backend.settings import Settings
 from backend.sync.health import stale_accounts_check
-from backend.sync.job import AccountStatus, SyncJob, split_by_principal
+from backend.sync.job import AccountStatus, SnapshotSuperseded, SyncJob, split_by_principal
 from backend.sync.lease import Leases, account_lease_name
 from mt5_bridge_service import SimulatedTerminal
 from tests.factories import ADMIN, investment_create
@@ -345,6 +346,83 @@ async def test_leases_exclude_a_second_owner_and_let_the_first_renew(synced_db: 
     assert not await second.acquire(name, seconds=30), "only the owner releases"
     await first.release(name)
     assert await second.acquire(name, seconds=30)
+
+
+async def test_renewal_never_recreates_a_lease_taken_and_released_by_another(
+    synced_db: Db,
+) -> None:
+    now = [utcnow()]
+    first = Leases(synced_db, owner="a:1:x", clock=lambda: now[0])
+    second = Leases(synced_db, owner="b:2:y", clock=lambda: now[0])
+    assert await first.acquire("sync:mt5:test", seconds=10)
+    assert await first.renew("sync:mt5:test", seconds=10)
+    now[0] += timedelta(seconds=11)
+    assert await second.acquire("sync:mt5:test", seconds=10)
+    assert not await first.renew("sync:mt5:test", seconds=10)
+    await second.release("sync:mt5:test")
+    assert not await first.renew("sync:mt5:test", seconds=10)
+    assert await synced_db["locks"].count_documents({}) == 0
+
+
+async def test_a_worker_whose_lease_was_lost_during_the_fetch_writes_nothing(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = await invested_mapping(services, await approved_client(services), LOGIN_A,
+                                     Decimal("10000.00"))
+    now = [utcnow()]
+    clock = lambda: now[0]  # noqa: E731
+    async with bridge_client(bridge_transport(sim)) as bridge:
+        slow = SyncJob(synced_db, settings, bridge, clock=clock,
+                       leases=Leases(synced_db, owner="slow:1:a", clock=clock))
+        other = SyncJob(synced_db, settings, bridge, clock=clock,
+                        leases=Leases(synced_db, owner="other:2:b", clock=clock))
+        fetch = slow.fetch
+
+        async def outlived(target: Mt5Account) -> Any:
+            fetched = await fetch(target)
+            # The lease expires; another worker syncs the account to the end and releases it.
+            now[0] += timedelta(seconds=settings.sync_lease_seconds + 1)
+            assert (await other.sync_account(target)).status is AccountStatus.OK
+            newer.append(await raw_account(synced_db, target))
+            return replace(fetched, info=fetched.info.model_copy(
+                update={"equity": Decimal("1.00"), "balance": Decimal("1.00")}))
+
+        newer: list[dict[str, Any]] = []
+        monkeypatch.setattr(slow, "fetch", outlived)
+        outcome = await slow.sync_account(account)
+    assert outcome.status is AccountStatus.SKIPPED
+    assert await raw_account(synced_db, account) == newer[0], "the other worker's pass stands"
+    investment = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+    assert investment.current_value == money(newer[0]["equity"]) != Decimal("1.00")
+    assert await synced_db["locks"].count_documents({}) == 0
+
+
+async def test_an_older_snapshot_is_never_written_over_a_newer_one(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+) -> None:
+    account = await invested_mapping(services, await approved_client(services), LOGIN_A,
+                                     Decimal("10000.00"))
+    now = [utcnow()]
+    async with bridge_client(bridge_transport(sim)) as bridge:
+        job = SyncJob(synced_db, settings, bridge, clock=lambda: now[0])
+        older = await job.fetch(account)
+        now[0] += timedelta(minutes=5)
+        assert (await job.sync_account(account)).status is AccountStatus.OK
+        stored = await raw_account(synced_db, account)
+        point = await synced_db["mt5_equity_history"].find_one({"mt5_account_id": account.id})
+        valued = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+        stale = replace(older, info=older.info.model_copy(update={"equity": Decimal("1.00")}))
+        with pytest.raises(SnapshotSuperseded):
+            await job.write(stale)
+        # The equity point of another day is new, so only the later writes are refused.
+        with pytest.raises(SnapshotSuperseded):
+            await job.write(replace(stale, info=stale.info.model_copy(
+                update={"as_of": stale.info.as_of - timedelta(days=3)})))
+    assert await raw_account(synced_db, account) == stored
+    assert await synced_db["mt5_equity_history"].find_one(
+        {"mt5_account_id": account.id, "day": point["day"]}) == point
+    assert await services.investments.get(account.investment_id) == valued  # type: ignore[arg-type]
 
 
 async def test_stale_accounts_make_health_degraded_listed_by_account_id(

@@ -10,7 +10,8 @@ then write. The writes are a constant handful of round trips whatever the number
 2. the day's equity point: one upsert on (account, day);
 3. the value of every live investment the account carries (a first one and its top-ups): one
    read, then one update per investment, the equity split in proportion to principal;
-4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark.
+4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark,
+   only if no later mark is stored (the mark never moves backwards).
 
 No transaction: the order is the safety net, the same on a standalone server and a replica set.
 Every write is idempotent (an upsert of what the terminal said, or an absolute `$set`) and the
@@ -45,7 +46,7 @@ from backend.bridge import (
     BridgeRefused,
     BridgeUnreachable,
 )
-from backend.errors import FidusError
+from backend.errors import DuplicateEntity, FidusError
 from backend.models._types import decimal_to_bson
 from backend.models.investments import Investment, InvestmentStatus
 from backend.models.mt5_accounts import Mt5Account, SyncStatus
@@ -77,6 +78,11 @@ class SyncDataError(FidusError):
     """The bridge's answer cannot be stored as it is (wrong login, currency, unknown type)."""
 
     code = "SYNC_DATA_INVALID"
+
+
+class SnapshotSuperseded(Exception):
+    """The account already holds a later snapshot than the one being written; the writes
+    stop there, so nothing goes back in time."""
 
 
 class AccountStatus(StrEnum):
@@ -283,7 +289,7 @@ class SyncJob:
             outcome.deals_fetched = len(fetched.deals)
             outcome.equity = fetched.info.equity
             # The fetch may have outlived the lease; renewing proves no one else took it.
-            if not await self.leases.acquire(lease, seconds=seconds):
+            if not await self.leases.renew(lease, seconds=seconds):
                 logger.warning("MT5 account %s: lease lost during the fetch; nothing written",
                                account.account_id)
                 outcome.status = AccountStatus.SKIPPED
@@ -291,6 +297,10 @@ class SyncJob:
             started = time.perf_counter()
             try:
                 outcome.new_deals = await self.write(fetched)
+            except SnapshotSuperseded:
+                logger.warning("MT5 account %s: a later snapshot is already stored (or the "
+                               "account is gone); this one is not", account.account_id)
+                outcome.status = AccountStatus.SKIPPED
             finally:
                 outcome.write_seconds = time.perf_counter() - started
             return outcome
@@ -343,14 +353,19 @@ class SyncJob:
                     result = await self.deals.bulk_write(
                         operations[begin:begin + 1000], ordered=False, session=session)
                     new_deals += result.upserted_count
-        with driver_errors("mt5_equity_history"):
-            await self.equity.update_one(
-                {"mt5_account_id": account.id, "day": utc_day(info.as_of)},
-                {"$set": {"mt5_login": account.mt5_login,
-                          "balance": decimal_to_bson(info.balance),
-                          "equity": decimal_to_bson(info.equity),
-                          "currency": account.currency, "recorded_at": info.as_of}},
-                upsert=True, session=session)
+        try:
+            with driver_errors("mt5_equity_history"):
+                # A later point of the day makes this upsert collide with it instead.
+                await self.equity.update_one(
+                    {"mt5_account_id": account.id, "day": utc_day(info.as_of),
+                     "recorded_at": {"$lte": info.as_of}},
+                    {"$set": {"mt5_login": account.mt5_login,
+                              "balance": decimal_to_bson(info.balance),
+                              "equity": decimal_to_bson(info.equity),
+                              "currency": account.currency, "recorded_at": info.as_of}},
+                    upsert=True, session=session)
+        except DuplicateEntity as error:
+            raise SnapshotSuperseded(account.account_id) from error
         await self._value_investments(account, info, session)
         snapshot: dict[str, Any] = {
             "balance": info.balance, "equity": info.equity, "margin": info.margin,
@@ -366,9 +381,14 @@ class SyncJob:
             "sync_status": SyncStatus.OK.value, "sync_error": None,
             "last_sync_at": now, "last_success_at": now, "deals_synced_to": fetched.window_end,
         })
+        # Never backwards: a worker that lost its lease unnoticed must not undo a newer pass.
         with driver_errors("mt5_accounts"):
-            await self.accounts.update_one({"_id": account.id}, {"$set": changes},
-                                           session=session)
+            stored = await self.accounts.update_one(
+                {"_id": account.id, "$or": [{"deals_synced_to": None},
+                                            {"deals_synced_to": {"$lte": fetched.window_end}}]},
+                {"$set": changes}, session=session)
+        if stored.matched_count == 0:
+            raise SnapshotSuperseded(account.account_id)
         return new_deals
 
     async def _value_investments(self, account: Mt5Account, info: BridgeAccount,
@@ -385,6 +405,9 @@ class SyncJob:
             investments = [Investment.from_document(raw) async for raw in cursor]
         if not investments:
             return
+        if any(i.performance_updated_at is not None and i.performance_updated_at > info.as_of
+               for i in investments):
+            raise SnapshotSuperseded(account.account_id)
         for investment in investments:
             if investment.currency != account.currency:
                 raise SyncDataError(
@@ -426,6 +449,7 @@ __all__ = [
     "AccountStatus",
     "SyncDataError",
     "SyncJob",
+    "SnapshotSuperseded",
     "SyncReport",
     "bridge_unreachable_everywhere",
     "error_summary",

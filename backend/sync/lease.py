@@ -4,6 +4,9 @@ A lease is one document whose `_id` is its name. Taking it is a single upsert th
 only a free lease (expired, or already ours); when another owner holds a live one, the upsert
 collides with that `_id` (duplicate key) and the answer is "not yours". The expiry frees the
 lease of a worker that died mid-sync.
+
+Renewing never re-creates a lease: a worker whose lease expired and was taken by another (even
+one that has finished and released it) has lost it, and must not write what it fetched.
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ class Leases:
         except DuplicateEntity:
             return False
         return raw is not None and raw.get("owner") == self.owner
+
+    async def renew(self, name: str, *, seconds: float) -> bool:
+        """Extend a lease this owner still holds; False when it is gone or someone else's."""
+        with driver_errors(COLLECTION):
+            result = await self.collection.update_one(
+                {"_id": name, "owner": self.owner},
+                {"$set": {"expires_at": self.clock() + timedelta(seconds=seconds)}})
+        return result.matched_count == 1
 
     async def release(self, name: str) -> None:
         with driver_errors(COLLECTION):
