@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from bson import Decimal128, ObjectId
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -136,9 +136,16 @@ def _print_outcome(outcome: Outcome, console: Console) -> None:
     console.print(table)
 
 
-def _error_line(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:500]
+def error_line(error: BaseException, limit: int = 500) -> str:
+    """One short line: for a bulk write, its first error's message, not the driver's dump of
+    every failed document (which can quote client data)."""
+    text = str(error)
+    if isinstance(error, BulkWriteError):
+        errors = (error.details or {}).get("writeErrors") or []
+        text = str(errors[0].get("errmsg") or "write refused") if errors else "write refused"
+    elif isinstance(error, OperationFailure) and error.details:
+        text = str(error.details.get("errmsg") or text)
+    return ((text.splitlines() or [""])[0] or type(error).__name__)[:limit]
 
 
 async def _run(
@@ -195,9 +202,9 @@ def run_command(
         code = error.code if isinstance(error, FidusError) else type(error).__name__
         if as_json:
             print(json.dumps({"ok": False, "exit_code": EXIT_ERROR,
-                              "error": {"code": code, "message": _error_line(error)}}))
+                              "error": {"code": code, "message": error_line(error)}}))
         else:
-            err.print(f"[bold red]error[/bold red] ({code}): {_error_line(error)}")
+            err.print(f"[bold red]error[/bold red] ({code}): {error_line(error)}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted: rerun the same command to finish the job")

@@ -46,6 +46,7 @@ from backend.ops._cli import (
     Outcome,
     ProgressSink,
     base_parser,
+    error_line,
     no_progress,
     run_command,
 )
@@ -362,17 +363,7 @@ async def _drop_all(db: AsyncDatabase[dict[str, Any]], names: Iterable[str]) -> 
 
 
 def _describe(error: BaseException) -> str:
-    """One short line: the first write error's message, not the driver's dump of every field."""
-    if isinstance(error, BulkWriteError):
-        errors = (error.details or {}).get("writeErrors") or []
-        if errors:
-            text = str(errors[0].get("errmsg", "write refused"))
-            return text.splitlines()[0][:200] if text else "write refused"
-    if isinstance(error, OperationFailure) and error.details:
-        text = str(error.details.get("errmsg", error))
-    else:
-        text = str(error)
-    return (text.splitlines() or [type(error).__name__])[0][:200]
+    return error_line(error, limit=200)
 
 
 # command line -----------------------------------------------------------------------------
