@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +11,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.ops import seed as ops
 from backend.ops._cli import CommandRefused
+from backend.ops.backup import verify_file
 from backend.ops.verify import verify
 from backend.security.passwords import verify_password
 from backend.settings import Environment, Settings
+from tests import ops_factories as f
+from tests.support import WRITE_COMMANDS, CommandRecorder
 
 
 async def _people(db: AsyncDatabase[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -41,21 +45,24 @@ async def test_demo_is_connected_and_verify_finds_nothing(
     assert all(a["investment_id"] is not None for a in accounts)
 
 
-async def test_same_seed_same_data(db: AsyncDatabase[dict[str, Any]], settings: Settings) -> None:
+async def test_same_seed_same_data(db: AsyncDatabase[dict[str, Any]], settings: Settings,
+                                   tmp_path: Path) -> None:
     await ops.seed(db, settings, state="test", seed_number=3)
     first = (await _people(db), await _amounts(db))
-    await ops.seed(db, settings, state="test", seed_number=3, reset=True)
+    await ops.seed(db, settings, state="test", seed_number=3, reset=True,
+                   backup_directory=tmp_path)
     assert (await _people(db), await _amounts(db)) == first
-    await ops.seed(db, settings, state="test", seed_number=4, reset=True)
+    await ops.seed(db, settings, state="test", seed_number=4, reset=True,
+                   backup_directory=tmp_path)
     assert (await _people(db), await _amounts(db)) != first
 
 
 async def test_refuses_a_database_with_users_unless_reset(
-        db: AsyncDatabase[dict[str, Any]], settings: Settings) -> None:
+        db: AsyncDatabase[dict[str, Any]], settings: Settings, tmp_path: Path) -> None:
     await ops.seed(db, settings, state="test")
     with pytest.raises(CommandRefused, match="already holds users"):
         await ops.seed(db, settings, state="test")
-    empty = await ops.seed(db, settings, state="empty", reset=True)
+    empty = await ops.seed(db, settings, state="empty", reset=True, backup_directory=tmp_path)
     assert empty.counts["users"] == 0
 
 
@@ -78,3 +85,69 @@ async def test_cli_seed_dev_prints_logins(db: AsyncDatabase[dict[str, Any]], set
             "role": "admin"} in out["logins"]
     assert out["counts"]["users"] == 9  # admin, manager, 6 clients, 1 converted prospect
     assert await db["crm_prospects"].count_documents({"converted_client_id": {"$ne": None}}) == 1
+
+
+async def test_reset_backs_up_what_it_deletes_and_keeps_the_audit_log(
+        db: AsyncDatabase[dict[str, Any]], settings: Settings, tmp_path: Path) -> None:
+    await ops.seed(db, settings, state="test")
+    audit_before = [a async for a in db["audit_log"].find({}, sort=[("_id", 1)])]
+    users_before = await db["users"].count_documents({})
+
+    report = await ops.seed(db, settings, state="test", seed_number=2, reset=True,
+                            backup_directory=tmp_path)
+
+    assert report.backup_path is not None and report.backup_path.parent == tmp_path
+    manifest = verify_file(report.backup_path)
+    assert manifest.entry("users").count == users_before
+    assert "audit_log" not in [c.name for c in manifest.collections]
+    assert report.deleted["users"] == users_before and "audit_log" not in report.deleted
+    audit_after = [a async for a in db["audit_log"].find({}, sort=[("_id", 1)])]
+    assert audit_after[:len(audit_before)] == audit_before
+    (reset_record,) = [a for a in audit_after if a["action"] == "data_script.seed_reset"]
+    assert reset_record["after"]["backup"] == str(report.backup_path)
+    assert reset_record["after"]["deleted"]["users"] == users_before
+
+
+async def test_reset_refuses_users_outside_the_seed_domain_unless_told(
+        db: AsyncDatabase[dict[str, Any]], settings: Settings, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await ops.seed(db, settings, state="test")
+    await db["users"].insert_one(f.user(9, email="real.client@gmail.com"))
+    args = ["--state", "test", "--reset", "--backup-dir", str(tmp_path), "--json"]
+
+    assert ops.main(args, settings=settings) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "1 user" in error["message"] and "--reset-non-demo-data" in error["message"]
+    assert await db["users"].count_documents({"email": "real.client@gmail.com"}) == 1
+    assert list(tmp_path.iterdir()) == []
+
+    assert ops.main([*args, "--reset-non-demo-data"], settings=settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert await db["users"].count_documents({"email": "real.client@gmail.com"}) == 0
+    assert out["backup"] and Path(out["backup"]).parent == tmp_path
+    assert verify_file(Path(out["backup"])).entry("users").count == 5
+
+
+async def test_dry_run_reports_and_writes_nothing(
+        db: AsyncDatabase[dict[str, Any]], settings: Settings, tmp_path: Path,
+        command_recorder: CommandRecorder, capsys: pytest.CaptureFixture[str]) -> None:
+    await ops.seed(db, settings, state="test")
+    before = await _people(db)
+    command_recorder.reset()
+
+    report = await ops.seed(db, settings, state="dev", reset=True, dry_run=True,
+                            backup_directory=tmp_path)
+
+    assert report.dry_run and report.backup_path is None
+    assert report.deleted == {"users": 4, "investments": 2, "crm_prospects": 1}
+    assert report.would_create == {"users": 9, "investments": 6, "mt5_accounts": 3,
+                                   "crm_prospects": 4}
+    sent = set(command_recorder.names())
+    assert not sent & (WRITE_COMMANDS | {"create", "createIndexes", "collMod", "drop"}), sent
+    assert await _people(db) == before and list(tmp_path.iterdir()) == []
+
+    assert ops.main(["--state", "demo", "--reset", "--dry-run", "--json"],
+                    settings=settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dry_run"] is True and out["would_create"]["mt5_accounts"] == 4
+    assert out["would_delete"]["users"] == 4 and await _people(db) == before

@@ -19,7 +19,13 @@ Everything goes through `backend.services` (bcrypt hashes, fund rules, audit rec
 the schemas are applied, so `make verify` finds nothing right after. The same `--seed` gives
 the same people, amounts, dates and MT5 logins; ObjectIds, generated business ids and
 timestamps are new on every run. It refuses production, and a database that already holds
-users unless `--reset` (which empties the seeded collections first).
+users unless `--reset`.
+
+`--reset` empties the seeded collections first, after backing them up (the file is printed).
+It never deletes `audit_log`, which is append-only: the reset itself is recorded there. It
+refuses when any user's e-mail is outside the seed's own domain (@fidus.example), since that
+is not data this command made, unless `--reset-non-demo-data` is given as well.
+`--dry-run` reports what would be deleted and created, and writes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
@@ -44,6 +51,7 @@ from backend.models.mt5_accounts import Mt5AccountCreate
 from backend.models.users import KycStatus, UserCreate, UserType
 from backend.ops._audit import record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
+from backend.ops.backup import backup, default_path
 from backend.services import Actor, Services
 from backend.settings import REPO_ROOT, Environment, Settings
 
@@ -52,9 +60,10 @@ DEMO_PASSWORD = "FidusDemo-2026!"
 FIRST_MT5_LOGIN = 80000001
 MT5_SERVER = "Fidus-Demo"
 BROKER = "FIDUS_DEMO"
+SEED_DOMAIN = "@fidus.example"
+#: What --reset empties; never audit_log, which is append-only.
 SEEDED_COLLECTIONS = ("users", "investments", "mt5_accounts", "crm_prospects", "sessions",
-                      "documents", "admin_google_sessions", "audit_log", "mt5_deals",
-                      "mt5_equity_history")
+                      "documents", "admin_google_sessions", "mt5_deals", "mt5_equity_history")
 
 _FIRST = ("Alejandro", "Lucia", "Mateo", "Sofia", "Diego", "Valentina", "Hugo", "Elena")
 _LAST = ("Mariscal", "Herrera", "Ortega", "Navarro", "Castillo", "Romero", "Vidal", "Prieto")
@@ -86,6 +95,11 @@ class SeedReport:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     mt5_logins: list[int] = field(default_factory=list)
     mt5_deposits: dict[int, Decimal] = field(default_factory=dict)
+    dry_run: bool = False
+    #: Documents --reset deleted (or would delete), per non-empty collection.
+    deleted: dict[str, int] = field(default_factory=dict)
+    backup_path: Path | None = None
+    would_create: dict[str, int] = field(default_factory=dict)
 
 
 #: Read by `make bridge`'s simulated terminal, so the demo's MT5 deposits equal its investments.
@@ -99,9 +113,46 @@ def _write_demo_deposits(deposits: dict[int, Decimal]) -> None:
         encoding="utf-8")
 
 
-async def _reset(db: AsyncDatabase[dict[str, Any]]) -> None:
-    for name in SEEDED_COLLECTIONS:
+def planned_counts(state: str) -> dict[str, int]:
+    """The documents a state creates, per collection."""
+    plan = PLANS.get(state)
+    if plan is None:
+        return dict.fromkeys(("users", "investments", "mt5_accounts", "crm_prospects"), 0)
+    mapped = (sum(1 for index in range(1, plan.clients + 1) if index % plan.mapped_every == 0)
+              if plan.mapped_every else 0)
+    return {"users": 2 + plan.clients + (1 if plan.convert_one else 0),
+            "investments": plan.clients, "mt5_accounts": mapped,
+            "crm_prospects": plan.prospects}
+
+
+async def _refuse_non_demo_users(db: AsyncDatabase[dict[str, Any]]) -> None:
+    outside = 0
+    async for doc in db["users"].find({}, {"email": 1}):
+        email = doc.get("email")
+        if not isinstance(email, str) or not email.lower().endswith(SEED_DOMAIN):
+            outside += 1
+    if outside:
+        raise CommandRefused(
+            f"refusing --reset: {outside} user(s) have an e-mail outside {SEED_DOMAIN}, so this "
+            "is not only seeded data; pass --reset-non-demo-data as well to delete them "
+            "(after a backup)")
+
+
+async def _reset(
+    db: AsyncDatabase[dict[str, Any]], report: SeedReport, backup_directory: Path | None
+) -> None:
+    counts = {name: await db[name].count_documents({}) for name in SEEDED_COLLECTIONS}
+    report.deleted = {name: count for name, count in counts.items() if count}
+    if report.dry_run or not report.deleted:
+        return
+    report.backup_path = default_path(db.name, "before-seed-reset", directory=backup_directory)
+    await backup(db, report.backup_path, collections=list(report.deleted))
+    for name in report.deleted:
         await db[name].delete_many({})
+    await record_script_run(db, script="seed", action="data_script.seed_reset",
+                            run_id=f"seed-reset-{ObjectId()}",
+                            summary={"deleted": report.deleted,
+                                     "backup": str(report.backup_path)})
 
 
 async def seed(
@@ -111,18 +162,29 @@ async def seed(
     state: str,
     seed_number: int = 1,
     reset: bool = False,
+    reset_non_demo_data: bool = False,
+    dry_run: bool = False,
+    backup_directory: Path | None = None,
 ) -> SeedReport:
     if settings.is_production:
         raise CommandRefused("refusing to seed a production database")
     if state not in STATES:
         raise CommandRefused(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
-    await index_sync.apply(db, await index_sync.plan(db))
+    report = SeedReport(state=state, seed=seed_number, dry_run=dry_run)
     if reset:
-        await _reset(db)
+        if not reset_non_demo_data:
+            await _refuse_non_demo_users(db)
     elif await db["users"].count_documents({}, limit=1):
         raise CommandRefused("the database already holds users; pass --reset to replace the "
                              "seeded collections")
-    report = SeedReport(state=state, seed=seed_number)
+    if dry_run:
+        if reset:
+            await _reset(db, report, backup_directory)
+        report.would_create = planned_counts(state)
+        return report
+    await index_sync.apply(db, await index_sync.plan(db))
+    if reset:
+        await _reset(db, report, backup_directory)
     if state != "empty":
         await _populate(Services(db, settings), PLANS[state], random.Random(seed_number), report)
     for name in ("users", "investments", "mt5_accounts", "crm_prospects"):
@@ -203,11 +265,16 @@ async def _populate(services: Services, plan: Plan, rng: random.Random,
 
 
 def parser() -> argparse.ArgumentParser:
-    result = base_parser("make seed", __doc__ or "", writes=False)
+    result = base_parser("make seed", __doc__ or "", writes=True)
     result.add_argument("--state", choices=STATES, default="dev")
     result.add_argument("--seed", type=int, default=1, help="the same number, the same data")
     result.add_argument("--reset", action="store_true",
-                        help="empty the seeded collections first (never in production)")
+                        help="empty the seeded collections first, after a backup (never "
+                             "audit_log; never in production)")
+    result.add_argument("--reset-non-demo-data", action="store_true",
+                        help=f"let --reset delete users outside {SEED_DOMAIN} too")
+    result.add_argument("--backup-dir", type=Path, default=None,
+                        help="where --reset writes its backup (default: var/backups)")
     return result
 
 
@@ -219,9 +286,23 @@ def _refuse_production(args: argparse.Namespace, settings: Settings) -> None:
 async def _command(ctx: Context) -> Outcome:
     args = ctx.args
     report = await seed(ctx.db, ctx.settings, state=args.state, seed_number=args.seed,
-                        reset=args.reset)
-    messages = [f"login: {email} / {password} ({role})" for email, password, role in
-                report.logins]
+                        reset=args.reset, reset_non_demo_data=args.reset_non_demo_data,
+                        dry_run=args.dry_run, backup_directory=args.backup_dir)
+    if report.dry_run:
+        names = sorted(set(report.deleted) | set(report.would_create))
+        return Outcome(
+            title=f"seed state {report.state} (seed {report.seed}): dry run, nothing written",
+            columns=("collection", "would delete", "would create"),
+            rows=[(name, report.deleted.get(name, 0), report.would_create.get(name, 0))
+                  for name in names],
+            data={"state": report.state, "seed": report.seed, "dry_run": True,
+                  "would_delete": report.deleted, "would_create": report.would_create},
+        )
+    messages = []
+    if report.backup_path is not None:
+        messages.append(f"backup of the reset collections: {report.backup_path}")
+    messages += [f"login: {email} / {password} ({role})" for email, password, role in
+                 report.logins]
     if report.mt5_logins:
         messages.append("MT5 logins mapped (server " + MT5_SERVER + "): "
                         + ", ".join(map(str, report.mt5_logins)) + "; run make bridge + make sync")
@@ -230,6 +311,8 @@ async def _command(ctx: Context) -> Outcome:
         columns=("collection", "documents"),
         rows=list(report.counts.items()),
         data={"state": report.state, "seed": report.seed, "counts": report.counts,
+              "deleted": report.deleted,
+              "backup": str(report.backup_path) if report.backup_path else None,
               "logins": [{"email": e, "password": p, "role": r} for e, p, r in report.logins],
               "mt5_logins": report.mt5_logins},
         messages=messages,
