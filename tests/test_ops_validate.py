@@ -197,3 +197,38 @@ async def test_a_derived_user_id_already_taken_is_reported_not_reused(
     assert reasons == {clash["_id"]: "user_id: derived 'legacy_user0' is already taken",
                        same_twice[1]["_id"]: "user_id: derived 'twin_a' is already taken"}
     assert await db["users"].find_one({"_id": clash["_id"]}) == clash
+
+
+async def test_fix_pages_over_ids_of_every_type(db: AsyncDatabase[dict[str, Any]],
+                                                tmp_path: Path,
+                                                command_recorder: CommandRecorder,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real MongoDB's `_id > "legacy-b"` matches strings only (comparisons stay within one
+    # BSON type), so paging on the last _id seen skipped every ObjectId after a page that ended
+    # on a string id. The embedded server compares across types, so the filters are checked.
+    odd_ids = [f.legacy_user(1, _id="legacy-a"), f.legacy_user(2, _id="legacy-b"),
+               f.legacy_user(3, _id=7)]
+    fixable = [f.legacy_user(i) for i in (4, 5, 6)]
+    await db["users"].insert_many(odd_ids + fixable)
+    finds: list[Any] = []
+    record = command_recorder.started
+
+    def started(event: Any) -> None:
+        if event.command_name == "find":
+            finds.append(event.command.get("filter"))
+        record(event)
+
+    monkeypatch.setattr(command_recorder, "started", started)
+    command_recorder.reset()
+
+    report = await ops.fix_legacy_users(db, batch_size=2, backup_directory=tmp_path)
+
+    assert (report.legacy_found, report.fixed) == (6, 3)
+    # The schema wants ObjectId ids: the others are reported, not skipped silently.
+    assert sorted(str(r.doc_id) for r in report.refused) == ["7", "legacy-a", "legacy-b"]
+    left = [d["_id"] async for d in db["users"].find({"type": {"$exists": True}})]
+    assert sorted(map(str, left)) == ["7", "legacy-a", "legacy-b"]
+    assert command_recorder.count("update") == 2  # the pages holding ObjectIds, one write each
+    ranges = [flt for flt in finds if isinstance(flt, dict) and isinstance(flt.get("_id"), dict)
+              and {"$gt", "$gte", "$lt", "$lte"} & set(flt["_id"])]
+    assert ranges == []

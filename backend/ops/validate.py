@@ -247,15 +247,18 @@ async def fix_legacy_users(
             if inspect.isawaitable(outcome):
                 await outcome
 
-    # One bounded query a batch, resuming after the last _id seen, rather than one cursor held
-    # open across every write: a long run must not depend on a server cursor staying alive.
-    last_id: Any = None
-    while True:
-        query = LEGACY_FILTER if last_id is None else {**LEGACY_FILTER, "_id": {"$gt": last_id}}
-        page = [doc async for doc in users.find(query, sort=[("_id", 1)], limit=batch_size)]
+    # The legacy ids first (ids only, read straight through), then one bounded query a batch,
+    # so no server cursor has to stay alive across the writes. Paging on "_id greater than the
+    # last one seen" instead would skip, on a real MongoDB, every id of another BSON type
+    # (`$gt` compares within one type), e.g. the ObjectIds after a page ending on a string id.
+    legacy_ids = [doc["_id"] async for doc in users.find(LEGACY_FILTER, {"_id": 1},
+                                                         sort=[("_id", 1)])]
+    for start in range(0, len(legacy_ids), batch_size):
+        chunk = legacy_ids[start:start + batch_size]
+        query = {**LEGACY_FILTER, "_id": {"$in": chunk}}
+        page = [doc async for doc in users.find(query, sort=[("_id", 1)])]
         if not page:
-            break
-        last_id = page[-1]["_id"]
+            continue
         fixes: list[UserFix] = []
         for doc in page:
             plan = plan_user_fix(doc, now)
