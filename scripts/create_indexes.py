@@ -1,6 +1,8 @@
 """`make indexes`: create collections, validators and indexes declared in `schemas/`.
 
-Exit codes: 0 in sync, 1 drift left (or, with --dry-run, changes pending), 2 error.
+Exit codes: 0 in sync, 1 drift left (or, with --dry-run, changes pending), 2 error. `--json`
+prints one object on stdout, in the data scripts' shape (`ok`, `exit_code`, and on error
+`error: {code, message}`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from backend.db import index_sync
 from backend.db.connection import ConnectionManager
 from backend.db.schema_registry import SchemaFileError
 from backend.errors import FidusError
+from backend.ops._cli import ArgumentParser, UsageError, error_line, error_payload, parse_arguments
 from backend.settings import Settings, get_settings
 
 EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="create_indexes",
         description=(
             "Bring the database in line with schemas/*.json: create missing collections with "
@@ -106,21 +109,26 @@ def _plan_lines(report: index_sync.SyncReport) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_arguments(build_parser(), argv)
+    except UsageError as error:
+        print(json.dumps(error_payload("USAGE", error_line(error))))
+        return EXIT_ERROR
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
         resolved = settings if settings is not None else get_settings()
         report = asyncio.run(run(resolved, dry_run=args.dry_run, allow_drop=args.allow_drop))
     except (FidusError, PyMongoError, SchemaFileError, OSError) as error:
-        message = (str(error).splitlines() or [type(error).__name__])[0][:500]
+        code = error.code if isinstance(error, FidusError) else type(error).__name__
+        message = error_line(error)
         if args.json:
-            print(json.dumps({"exit_code": EXIT_ERROR, "error": message}))
+            print(json.dumps(error_payload(code, message)))
         else:
-            err.print(f"[bold red]error[/bold red]: {message}")
+            err.print(f"[bold red]error[/bold red] ({code}): {message}")
         return EXIT_ERROR
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(json.dumps({"ok": report.exit_code == 0, **report.as_dict()}))
     else:
         _print_report(report, out, _plan_lines(report))
     return report.exit_code

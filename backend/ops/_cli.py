@@ -3,6 +3,10 @@
 Exit codes: 0 ok, 1 findings left (problems reported, duplicates found, references broken),
 2 error (refused, database unavailable, bad input). A known error prints one readable line and
 no traceback; an unexpected one prints its traceback, because that is a bug to report.
+
+Under `--json`, stdout always holds exactly one JSON object, errors included:
+`{"ok": false, "exit_code": 2, "error": {"code": ..., "message": ...}}`, with the code `USAGE`
+for a command-line mistake (whose usage text still goes to stderr).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from bson import Decimal128, ObjectId
 from pydantic import ValidationError
@@ -97,8 +101,45 @@ class Context:
 Handler = Callable[[Context], Awaitable[Outcome]]
 
 
+class UsageError(Exception):
+    """A command-line mistake, raised instead of argparse's exit when the answer must be JSON."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            self.print_usage(sys.stderr)
+            raise UsageError(message)
+        super().error(message)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    for arg in argv:
+        if arg == "--":
+            return False
+        # argparse also accepts an unambiguous prefix of an option.
+        if len(arg) >= 3 and "--json".startswith(arg):
+            return True
+    return False
+
+
+def parse_arguments(parser: argparse.ArgumentParser,
+                    argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parser.parse_args`; under `--json` a usage error raises UsageError instead of exiting."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if isinstance(parser, ArgumentParser):
+        parser.json_errors = _wants_json(raw)
+    return parser.parse_args(raw)
+
+
+def error_payload(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "exit_code": EXIT_ERROR, "error": {"code": code, "message": message}}
+
+
 def base_parser(prog: str, description: str, *, writes: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -189,7 +230,11 @@ def run_command(
 
     `check` runs before the database is opened (e.g. refusing production).
     """
-    args = parser.parse_args(argv)
+    try:
+        args = parse_arguments(parser, argv)
+    except UsageError as error:
+        print(json.dumps(error_payload("USAGE", error_line(error))))
+        return EXIT_ERROR
     as_json: bool = bool(getattr(args, "json", False))
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -201,8 +246,7 @@ def run_command(
     except (FidusError, PyMongoError, ValidationError, OSError) as error:
         code = error.code if isinstance(error, FidusError) else type(error).__name__
         if as_json:
-            print(json.dumps({"ok": False, "exit_code": EXIT_ERROR,
-                              "error": {"code": code, "message": error_line(error)}}))
+            print(json.dumps(error_payload(code, error_line(error))))
         else:
             err.print(f"[bold red]error[/bold red] ({code}): {error_line(error)}")
         return EXIT_ERROR
