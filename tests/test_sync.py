@@ -20,8 +20,8 @@ from backend.settings import Settings
 from backend.sync.health import stale_accounts_check
 from backend.sync.job import AccountStatus, SnapshotSuperseded, SyncJob, split_by_principal
 from backend.sync.lease import Leases, account_lease_name
-from mt5_bridge_service import SimulatedTerminal
-from tests.factories import ADMIN, investment_create
+from mt5_bridge_service import SimulatedTerminal, simulated
+from tests.factories import ADMIN, investment_create, mt5_create
 from tests.support import CommandRecorder
 from tests.sync_factories import (
     approved_client,
@@ -64,7 +64,7 @@ def money(value: Any) -> Decimal:
 
 
 async def written_for(db: Db, account: Mt5Account) -> tuple[int, int]:
-    deals = await db["mt5_deals"].count_documents({"mt5_login": account.mt5_login})
+    deals = await db["mt5_deals"].count_documents({"mt5_account_id": account.id})
     points = await db["mt5_equity_history"].count_documents({"mt5_account_id": account.id})
     return deals, points
 
@@ -219,6 +219,50 @@ async def test_a_crossed_terminal_is_refused_logged_and_nothing_written_for_it(
     recovered = await run_pass(synced_db, settings, transport)
     assert all(o.status is AccountStatus.OK for o in recovered.outcomes)
     assert (await raw_account(synced_db, crossed))["sync_error"] is None
+
+
+async def test_an_account_on_another_server_than_the_mapping_says_is_refused(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+) -> None:
+    client = await approved_client(services)
+    account = await invested_mapping(services, client, LOGIN_A, Decimal("10000.00"))
+    await services.mt5.repo.collection.update_one({"_id": account.id},
+                                                  {"$set": {"server": "FidusSim-Server2"}})
+    before = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+
+    report = await run_pass(synced_db, settings, bridge_transport(sim))
+
+    assert report.outcomes[0].status is AccountStatus.FAILED
+    raw = await raw_account(synced_db, account)
+    assert raw["sync_error"].startswith("SYNC_DATA_INVALID:")
+    assert "'FidusSim-Server'" in raw["sync_error"] and "'FidusSim-Server2'" in raw["sync_error"]
+    assert raw["equity"] is None and raw["deals_synced_to"] is None
+    assert await written_for(synced_db, account) == (0, 0)
+    assert await services.investments.get(account.investment_id) == before  # type: ignore[arg-type]
+
+
+async def test_the_same_login_at_two_brokers_keeps_two_deal_histories(
+    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = await approved_client(services)
+    here = await mapping(services, client, LOGIN_A)
+    there = await services.mt5.create_mapping(mt5_create(
+        client, mt5_login=LOGIN_A, server="OtherBroker-Live", fund_code="BALANCE"), actor=ADMIN)
+    async with bridge_client(bridge_transport(sim)) as bridge:
+        assert (await SyncJob(synced_db, settings, bridge).sync_account(here)).status \
+            is AccountStatus.OK
+    # The other broker's terminal numbers its deals the same way.
+    monkeypatch.setattr(simulated, "SIMULATED_SERVER", "OtherBroker-Live")
+    async with bridge_client(bridge_transport(simulator())) as bridge:
+        outcome = await SyncJob(synced_db, settings, bridge).sync_account(there)
+    assert outcome.status is AccountStatus.OK, outcome.error
+    tickets = sorted(d.ticket for d in sim.raw_deals(LOGIN_A))
+    assert outcome.new_deals == len(tickets)
+    for account in (here, there):
+        stored = [d["ticket"] async for d in synced_db["mt5_deals"].find(
+            {"mt5_account_id": account.id})]
+        assert sorted(stored) == tickets
 
 
 async def test_bridge_down_marks_accounts_failed_writes_nothing_and_the_next_pass_recovers(

@@ -1,5 +1,5 @@
-"""MT5 deals: an account's deal history, stored once per (login, ticket) however often a
-sync replays it.
+"""MT5 deals: an account's deal history, stored once per (account, ticket) however often a
+sync replays it (a login alone is not unique: the same number can exist at two brokers).
 
 Stored in `mt5_deals` (validator and indexes: `schemas/mt5_deals.json`).
 """

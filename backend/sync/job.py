@@ -5,8 +5,8 @@ time: fetch the account's snapshot and its deals since the high-water mark (minu
 so a deal booked late is not missed) from the bridge, convert and check everything, and only
 then write. The writes are a constant handful of round trips whatever the number of deals:
 
-1. deals: one unordered bulk upsert with `$setOnInsert` on (mt5_login, ticket), so replays and
-   overlapping windows never store a deal twice;
+1. deals: one unordered bulk upsert with `$setOnInsert` on (mt5_account_id, ticket), so replays
+   and overlapping windows never store a deal twice;
 2. the day's equity point: one upsert on (account, day);
 3. the value of every live investment the account carries (a first one and its top-ups): one
    read, then one update per investment, the equity split in proportion to principal;
@@ -75,7 +75,8 @@ _VALUED_STATUSES = frozenset({InvestmentStatus.PENDING, InvestmentStatus.ACTIVE}
 
 
 class SyncDataError(FidusError):
-    """The bridge's answer cannot be stored as it is (wrong login, currency, unknown type)."""
+    """The bridge's answer cannot be stored as it is (wrong login, server, currency, unknown
+    type)."""
 
     code = "SYNC_DATA_INVALID"
 
@@ -326,6 +327,11 @@ class SyncJob:
             raise SyncDataError(
                 f"the bridge answered for login {info.login} instead of {account.mt5_login}",
                 details={"requested_login": account.mt5_login, "answered_login": info.login})
+        if info.server != account.server:
+            raise SyncDataError(
+                f"the bridge answered from server {info.server!r} but the mapping is on "
+                f"{account.server!r}",
+                details={"mt5_server": info.server, "mapping_server": account.server})
         if info.currency != account.currency:
             raise SyncDataError(
                 f"MT5 reports currency {info.currency} but the mapping says {account.currency}",
@@ -344,7 +350,7 @@ class SyncJob:
         new_deals = 0
         if fetched.deals:
             operations = [
-                UpdateOne({"mt5_login": d["mt5_login"], "ticket": d["ticket"]},
+                UpdateOne({"mt5_account_id": d["mt5_account_id"], "ticket": d["ticket"]},
                           {"$setOnInsert": d}, upsert=True)
                 for d in fetched.deals
             ]
