@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from bson import Decimal128, ObjectId
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -193,3 +195,52 @@ async def test_the_admin_route_lists_breaks_for_admins_only(
     refused = await client.get(f"{API}/admin/reconciliation/breaks", headers=client_headers)
     assert refused.status_code == 403
     assert (await client.get(f"{API}/admin/reconciliation/breaks")).status_code == 401
+
+
+async def _record(db: Db, *, client: ObjectId, login: int, ticket: int, amount: str,
+                  active: bool = True, fund: str = "CORE", n: int = 1) -> dict[str, Any]:
+    """An MT5 account with one deposit deal and the investment that records it (no sync)."""
+    day = datetime(2025, 1, n, tzinfo=UTC)
+    account = {"_id": ObjectId(), "account_id": f"MT5-R{login}-{n}", "client_id": client,
+               "fund_code": fund, "mt5_login": login, "server": f"Broker{n}-Live",
+               "currency": "USD", "is_active": active}
+    await db["mt5_accounts"].insert_one(account)
+    await db["mt5_deals"].insert_one({
+        "mt5_account_id": account["_id"], "mt5_login": login, "ticket": ticket,
+        "deal_type": "balance", "time": day, "profit": Decimal128(amount), "currency": "USD"})
+    await db["investments"].insert_one({
+        "investment_id": f"INV-R{login}-{n}", "client_id": client, "fund_code": fund,
+        "principal_amount": Decimal128(amount), "current_value": Decimal128(amount),
+        "currency": "USD", "deposit_date": day, "status": "active"})
+    return account
+
+
+async def test_a_login_re_mapped_to_another_client_keeps_each_deposit_with_its_own_mapping(
+    db: Db,
+) -> None:
+    first, second = ObjectId(), ObjectId()
+    await db["users"].insert_many([{"_id": first, "first_name": "Ann", "last_name": "Old"},
+                                   {"_id": second, "first_name": "Ben", "last_name": "New"}])
+    await _record(db, client=first, login=7_000_001, ticket=11, amount="5000.00",
+                  active=False, n=1)
+    await _record(db, client=second, login=7_000_001, ticket=12, amount="8000.00", n=2)
+    assert await ReconciliationService(db).breaks() == []
+
+    await db["mt5_deals"].insert_one({
+        "mt5_account_id": (await db["mt5_accounts"].find_one({"client_id": first}))["_id"],
+        "mt5_login": 7_000_001, "ticket": 13, "deal_type": "balance",
+        "time": datetime(2025, 2, 1, tzinfo=UTC), "profit": Decimal128("100.00"),
+        "currency": "USD"})
+    [found] = await ReconciliationService(db).breaks()
+    assert found.kind is BreakKind.UNRECORDED_DEPOSIT and found.deal_tickets == [13]
+    assert found.client_name == "Ann Old" and found.account_id == "MT5-R7000001-1"
+
+
+async def test_equal_tickets_on_two_accounts_of_one_client_and_fund_are_two_deposits(
+    db: Db,
+) -> None:
+    client = ObjectId()
+    await db["users"].insert_one({"_id": client, "first_name": "Cy", "last_name": "Two"})
+    for n in (1, 2):
+        await _record(db, client=client, login=7_000_002, ticket=21, amount="5000.00", n=n)
+    assert await ReconciliationService(db).breaks() == []

@@ -62,6 +62,10 @@ class _Deal:
     amount: Decimal
     currency: str
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.account_id, self.ticket
+
 
 def _dec(value: Any) -> Decimal:
     return value.to_decimal() if isinstance(value, Decimal128) else Decimal(str(value))
@@ -82,16 +86,19 @@ class ReconciliationService:
             accounts = [a async for a in self.db["mt5_accounts"].find(
                 scope, {"account_id": 1, "client_id": 1, "fund_code": 1, "mt5_login": 1,
                         "currency": 1})]
-        by_login = {a["mt5_login"]: a for a in accounts}
+        # By the account each deal was synced for: a login can be re-mapped to another client
+        # (or exist at two brokers), so it does not say whose money a deal was.
+        by_id = {a["_id"]: a for a in accounts}
         deals: dict[tuple[ObjectId, str], list[_Deal]] = defaultdict(list)
-        if by_login:
+        if by_id:
             with driver_errors("mt5_deals"):
                 cursor = self.db["mt5_deals"].find(
-                    {"mt5_login": {"$in": list(by_login)}, "deal_type": "balance"},
-                    {"mt5_login": 1, "ticket": 1, "time": 1, "profit": 1, "currency": 1},
+                    {"mt5_account_id": {"$in": list(by_id)}, "deal_type": "balance"},
+                    {"mt5_account_id": 1, "mt5_login": 1, "ticket": 1, "time": 1, "profit": 1,
+                     "currency": 1},
                     sort=[("time", 1), ("ticket", 1)])
                 async for raw in cursor:
-                    account = by_login[raw["mt5_login"]]
+                    account = by_id[raw["mt5_account_id"]]
                     deals[(account["client_id"], account["fund_code"])].append(_Deal(
                         raw["ticket"], raw["mt5_login"], account["account_id"], raw["time"],
                         _dec(raw["profit"]), raw["currency"]))
@@ -137,14 +144,15 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
     deposits = [d for d in deals if d.amount > 0]
     withdrawals = [d for d in deals if d.amount < 0]
     found: list[ReconciliationBreak] = []
-    used: set[int] = set()
+    # Tickets are unique per account only, and a client's fund can span two accounts.
+    used: set[tuple[str, int]] = set()
     for investment in investments:
         principal = _dec(investment["principal_amount"])
-        candidates = [d for d in deposits if d.ticket not in used and d.amount == principal
+        candidates = [d for d in deposits if d.key not in used and d.amount == principal
                       and d.currency == investment["currency"]]
         if candidates:
             day = investment["deposit_date"]
-            used.add(min(candidates, key=lambda d: (abs(d.time - day), d.ticket)).ticket)
+            used.add(min(candidates, key=lambda d: (abs(d.time - day), d.ticket)).key)
             continue
         account = accounts[0] if len(accounts) == 1 else None
         found.append(ReconciliationBreak(
@@ -157,7 +165,7 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
                      f"{investment['currency']} has no MT5 deposit of that amount"
                      + ("" if accounts else " (no MT5 account mapped for this fund)"))))
     for deal in deposits:
-        if deal.ticket in used:
+        if deal.key in used:
             continue
         found.append(ReconciliationBreak(
             kind=BreakKind.UNRECORDED_DEPOSIT, client_id=client_id, client_name=None,
