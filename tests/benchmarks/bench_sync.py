@@ -118,7 +118,8 @@ async def run() -> list[Row]:
                     "database round trips per account",
                     f"{per_account:g}", "",
                     f"{commands} commands = 1 account query + {WRITE_SUBSET} x {per_account:g} "
-                    f"(lease, renew, deals bulk upsert if any, equity upsert, account update, "
+                    f"(lease, renew, deals bulk upsert if any, equity upsert, investments "
+                    f"read, one update per investment carried (none here), account update, "
                     f"release); {report.new_deals} new deals"))
                 rows.append(Row(
                     NAME, f"{label}, {WRITE_SUBSET} accounts", "pass wall time / write time",
