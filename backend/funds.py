@@ -10,6 +10,7 @@ from pathlib import Path
 
 from backend.errors import FundMinimumNotMet, InvalidData
 
+CENT = Decimal("0.01")
 CATALOG_PATH = Path(__file__).with_name("data") / "funds.json"
 
 
@@ -54,6 +55,11 @@ class FundCatalog:
                 f"fund {fund.code} takes {fund.currency}, not {currency}",
                 code="CURRENCY_MISMATCH",
                 details={"fund_code": fund.code, "currency": fund.currency},
+            )
+        if amount != amount.quantize(CENT):
+            raise InvalidData(
+                f"amounts in {fund.currency} have at most two decimal places",
+                code="AMOUNT_PRECISION", details={"amount": str(amount)},
             )
         if amount < fund.minimum:
             raise FundMinimumNotMet(

@@ -413,3 +413,76 @@ async def test_parallel_guesses_cannot_outrun_the_lockout(services: Services) ->
     assert len(calls) == 5, "only five passwords may be checked"
     with pytest.raises(AccountLocked):
         await services.auth.login(user.email, PASSWORD)
+
+
+async def test_amounts_in_fractions_of_a_cent_and_future_deposits_are_refused(
+    services: Services, clock: Clock
+) -> None:
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    with pytest.raises(InvalidData) as precision:
+        await services.investments.create(
+            investment_create(client, principal_amount=Decimal("10000.001")), actor=ADMIN)
+    assert precision.value.code == "AMOUNT_PRECISION"
+    with pytest.raises(InvalidData) as future:
+        await services.investments.create(
+            investment_create(client, deposit_date=(clock.now + timedelta(days=1)).date()),
+            actor=ADMIN)
+    assert future.value.code == "DEPOSIT_DATE_IN_FUTURE"
+    assert await services.db["investments"].count_documents({}) == 0
+
+
+async def test_an_active_investment_entered_by_mistake_can_be_cancelled(
+    services: Services,
+) -> None:
+    from backend.models.investments import InvestmentStatus
+
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    created = (await services.investments.create(investment_create(client),
+                                                 actor=ADMIN)).investment
+    with pytest.raises(InvalidData) as no_reason:
+        await services.investments.set_status(created.id, InvestmentStatus.CANCELLED,  # type: ignore[arg-type]
+                                              actor=ADMIN)
+    assert no_reason.value.code == "REASON_REQUIRED"
+    cancelled = await services.investments.set_status(
+        created.id, InvestmentStatus.CANCELLED, actor=ADMIN, reason="wrong amount entered")  # type: ignore[arg-type]
+    assert cancelled.status is InvestmentStatus.CANCELLED and cancelled.cancelled_at
+    again = await services.investments.create(investment_create(client), actor=ADMIN)
+    assert again.created, "a cancelled record does not block re-entering the deposit"
+
+
+async def test_linking_an_existing_mapping_is_audited_on_the_mapping(
+    services: Services,
+) -> None:
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    account = await services.mt5.create_mapping(mt5_create(client), actor=ADMIN)
+    created = await services.investments.create(investment_create(client), actor=ADMIN)
+    records = await audit_records(services, str(account.id))
+    assert [r["action"] for r in records] == ["mt5_account.create", "mt5_account.link"]
+    assert records[1]["before"]["investment_id"] is None
+    assert records[1]["after"]["investment_id"] == created.investment.id
+
+
+async def test_a_failed_mapping_leaves_no_investment_behind(services: Services) -> None:
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    other = await make_user(services, kyc=KycStatus.APPROVED)
+    taken = await services.mt5.create_mapping(mt5_create(other), actor=ADMIN)
+    clash = mt5_create(client, mt5_login=taken.mt5_login, server=taken.server)
+    with pytest.raises(DuplicateEntity) as caught:
+        await services.investments.create(investment_create(client), actor=ADMIN,
+                                          mt5_account=clash)
+    assert caught.value.details["collection"] == "mt5_accounts"
+    assert await services.db["investments"].count_documents({}) == 0
+    again = await services.investments.create(investment_create(client), actor=ADMIN)
+    assert again.created
+
+
+async def test_negative_equity_values_the_investment_at_zero_consistently(
+    services: Services,
+) -> None:
+    client = await make_user(services, kyc=KycStatus.APPROVED)
+    created = (await services.investments.create(investment_create(client),
+                                                 actor=ADMIN)).investment
+    valued = await services.investments.update_performance(created, Decimal("-250.00"),
+                                                           at=utcnow())
+    assert valued.current_value == Decimal("0")
+    assert valued.gain_amount == Decimal("-10000.00") and valued.return_pct == Decimal("-100.00")

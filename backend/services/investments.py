@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from backend.errors import Conflict, DuplicateEntity, InvalidData, TransitionNotAllowed
@@ -19,7 +20,7 @@ from backend.models.investments import (
     InvestmentStatus,
     deposit_day,
 )
-from backend.models.mt5_accounts import Mt5AccountCreate
+from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate
 from backend.models.users import AmlStatus, KycStatus, User, UserType
 from backend.repositories._errors import driver_errors
 from backend.repositories.base import Clock, Page, utcnow
@@ -31,7 +32,8 @@ from backend.services.mt5_accounts import Mt5AccountService
 
 STATUS_TRANSITIONS: dict[InvestmentStatus, frozenset[InvestmentStatus]] = {
     InvestmentStatus.PENDING: frozenset({InvestmentStatus.ACTIVE, InvestmentStatus.CANCELLED}),
-    InvestmentStatus.ACTIVE: frozenset({InvestmentStatus.REDEEMED}),
+    # An active investment entered by mistake is cancelled (with a reason), never "redeemed".
+    InvestmentStatus.ACTIVE: frozenset({InvestmentStatus.REDEEMED, InvestmentStatus.CANCELLED}),
     InvestmentStatus.REDEEMED: frozenset(),
     InvestmentStatus.CANCELLED: frozenset(),
 }
@@ -115,6 +117,9 @@ class InvestmentService:
             if replay:
                 return replay
         self.funds.check_subscription(data.fund_code, data.principal_amount, data.currency)
+        if data.deposit_date > self.clock().date():
+            raise InvalidData("the deposit date is in the future", code="DEPOSIT_DATE_IN_FUTURE",
+                              details={"deposit_date": data.deposit_date.isoformat()})
         await self._eligible_client(data.client_id)
         mapping = await self.mt5_accounts.for_client_fund(data.client_id, data.fund_code)
         if (mapping is None and mt5_account is not None
@@ -145,17 +150,21 @@ class InvestmentService:
         async def apply(session: AsyncClientSession | None) -> Investment:
             nonlocal mapping
             created = await self.repo.create(investment, session=session)
-            if mapping is None and mt5_account is not None:
-                link = mt5_account.model_copy(update={"investment_id": created.id})
-                mapping = await self.mt5.create_mapping(link, actor=actor, session=session)
-                created = await self.repo.update(created.id, {"mt5_account_id": mapping.id},  # type: ignore[arg-type]
-                                                 expected_version=1, session=session)
-            elif mapping is not None and mapping.investment_id is None:
-                with driver_errors("mt5_accounts"):
-                    await self.mt5_accounts.collection.update_one(
-                        {"_id": mapping.id, "investment_id": None},
-                        {"$set": {"investment_id": created.id, "updated_at": now},
-                         "$inc": {"version": 1}}, session=session)
+            try:
+                if mapping is None and mt5_account is not None:
+                    link = mt5_account.model_copy(update={"investment_id": created.id})
+                    mapping = await self.mt5.create_mapping(link, actor=actor, session=session)
+                    created = await self.repo.update(
+                        created.id, {"mt5_account_id": mapping.id},  # type: ignore[arg-type]
+                        expected_version=1, session=session)
+                elif mapping is not None and mapping.investment_id is None:
+                    await self._link(mapping, created, actor=actor, now=now, session=session)
+            except BaseException:
+                # Without a transaction nothing rolls the insert back: the caller must not be
+                # left with an investment that has no audit record and blocks a re-entry.
+                if session is None:
+                    await self.repo.collection.delete_one({"_id": created.id})
+                raise
             return created
 
         async def remove(created: Investment) -> None:
@@ -166,6 +175,8 @@ class InvestmentService:
                 actor, action="investment.create", entity_type="investment", apply=apply,
                 entity_id=lambda inv: inv.investment_id, compensate=remove)
         except DuplicateEntity as error:
+            if (error.details or {}).get("collection") != "investments":
+                raise
             # A parallel request with the same key may have won on either unique index.
             if idempotency_key:
                 replay = await self._replay(idempotency_key, data)
@@ -178,6 +189,20 @@ class InvestmentService:
                                             "fund_code": data.fund_code}) from error
         return CreatedInvestment(created, created=True)
 
+    async def _link(self, mapping: Mt5Account, investment: Investment, *, actor: Actor,
+                    now: datetime, session: AsyncClientSession | None) -> None:
+        """Point an unlinked MT5 mapping at its first investment, with its own audit record."""
+        with driver_errors("mt5_accounts"):
+            linked = await self.mt5_accounts.collection.find_one_and_update(
+                {"_id": mapping.id, "investment_id": None},
+                {"$set": {"investment_id": investment.id, "updated_at": now},
+                 "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER, session=session)
+        if linked is not None:
+            await self.audit.record(actor, action="mt5_account.link", entity_type="mt5_account",
+                                    entity_id=str(mapping.id), before=mapping, after=linked,
+                                    session=session)
+
     async def get(self, id_: ObjectId | str) -> Investment:
         return await self.repo.get(id_)
 
@@ -185,6 +210,8 @@ class InvestmentService:
                          reason: str | None = None,
                          expected_version: int | None = None) -> Investment:
         current = await self.repo.get(id_)
+        if status is InvestmentStatus.CANCELLED and not reason:
+            raise InvalidData("a cancellation needs a reason", code="REASON_REQUIRED")
         if status not in STATUS_TRANSITIONS[current.status]:
             raise TransitionNotAllowed(
                 f"an investment cannot move from {current.status.value} to {status.value}",
@@ -205,10 +232,13 @@ class InvestmentService:
                                  session: AsyncClientSession | None = None) -> Investment:
         """Current value, gain and return from MT5 equity. Valuations are not audited one by
         one (they come every sync); the equity history keeps them."""
-        gain, return_pct = investment.performance(current_value)
+        # An account can show negative equity; the investment is then worth nothing, and its
+        # gain and return say so consistently.
+        value = max(current_value, Decimal("0"))
+        gain, return_pct = investment.performance(value)
         return await self.repo.update(
             investment.id,  # type: ignore[arg-type]
-            {"current_value": max(current_value, Decimal("0")), "gain_amount": gain,
+            {"current_value": value, "gain_amount": gain,
              "return_pct": return_pct, "performance_updated_at": at},
             expected_version=investment.version, session=session)
 
