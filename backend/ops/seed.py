@@ -6,7 +6,7 @@ States:
     dev    1 admin, 1 manager, 6 clients, investments in CORE and BALANCE, MT5 mappings for
            half of them, 4 prospects of which one converted
     demo   the demo logins below, 4 clients whose investments are each carried by an MT5
-           account (logins 80000001 onwards, server "Fidus-Demo") for `make bridge` +
+           account (logins 80000001 onwards, server "FidusSim-Server") for `make bridge` +
            `make sync` to fill, 3 prospects
 
 Logins (every seeded user has the same password, shown by the command as well; the domain
@@ -58,7 +58,7 @@ from backend.settings import REPO_ROOT, Environment, Settings
 STATES = ("empty", "test", "dev", "demo")
 DEMO_PASSWORD = "FidusDemo-2026!"
 FIRST_MT5_LOGIN = 80000001
-MT5_SERVER = "Fidus-Demo"
+MT5_SERVER = "FidusSim-Server"  # the simulated terminal answers this server name
 BROKER = "FIDUS_DEMO"
 SEED_DOMAIN = "@fidus.example"
 #: What --reset empties; never audit_log, which is append-only.
