@@ -166,23 +166,22 @@ class UserService:
 
     async def set_kyc(self, user_id: ObjectId | str, status: KycStatus, *, actor: Actor,
                       reason: str | None = None) -> User:
-        user = await self.repo.get(user_id)
-        check_review_move("kyc", user.kyc_status.value, status.value, reason)
-        return await self._update(
-            user,
-            {"kyc_status": status.value, "kyc_decided_at": self.clock(),
-             "kyc_reviewed_by": actor.id, "kyc_reason": reason},
-            actor=actor, action=f"user.kyc.{status.value}", reason=reason)
+        return await self._decide("kyc", user_id, status.value, actor=actor, reason=reason)
 
     async def set_aml(self, user_id: ObjectId | str, status: AmlStatus, *, actor: Actor,
                       reason: str | None = None) -> User:
+        return await self._decide("aml", user_id, status.value, actor=actor, reason=reason)
+
+    async def _decide(self, kind: str, user_id: ObjectId | str, status: str, *, actor: Actor,
+                      reason: str | None) -> User:
+        """A KYC or AML review decision: same moves, same record, fields named by kind."""
         user = await self.repo.get(user_id)
-        check_review_move("aml", user.aml_status.value, status.value, reason)
+        check_review_move(kind, getattr(user, f"{kind}_status").value, status, reason)
         return await self._update(
             user,
-            {"aml_status": status.value, "aml_decided_at": self.clock(),
-             "aml_reviewed_by": actor.id, "aml_reason": reason},
-            actor=actor, action=f"user.aml.{status.value}", reason=reason)
+            {f"{kind}_status": status, f"{kind}_decided_at": self.clock(),
+             f"{kind}_reviewed_by": actor.id, f"{kind}_reason": reason},
+            actor=actor, action=f"user.{kind}.{status}", reason=reason)
 
     async def change_password(self, user: User, *, current: str, new: str) -> User:
         """Change a password; every session of the user ends at once."""
