@@ -112,6 +112,13 @@ class Throttled(FidusError):
     http_status = 429
 
 
+class DocumentCorrupted(FidusError):
+    """A stored KYC file is missing or does not match its checksum: data loss to look into."""
+
+    code = "DOCUMENT_CORRUPTED"
+    http_status = 500
+
+
 class UpstreamUnavailable(FidusError):
     code = "UPSTREAM_UNAVAILABLE"
     http_status = 502

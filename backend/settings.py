@@ -52,9 +52,6 @@ class Settings(BaseSettings):
     mongodb_server_selection_timeout_ms: int = Field(default=5000, ge=100)
     mongodb_socket_timeout_ms: int = Field(default=10000, ge=100)
     mongodb_connect_attempts: int = Field(default=3, ge=1, le=10)
-    # Audited changes run in a transaction when the server offers them; off forces the
-    # compensating path (change, then audit, undone if the audit write fails).
-    mongodb_transactions: bool = True
     embedded_db_path: Path = REPO_ROOT / "var" / "fidus_development.sqlite3"
 
     # Security

@@ -17,7 +17,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.db.connection import CODEC_OPTIONS
 from backend.db.embedded import EmbeddedMongoServer
-from backend.repositories._tx import disable_transactions
 from backend.settings import Settings
 from tests.support import CommandRecorder, make_settings
 
@@ -75,10 +74,6 @@ async def mongo_client(
         mongo_uri, tz_aware=True, event_listeners=[command_recorder],
         serverSelectionTimeoutMS=5000,
     )
-    if not REAL_MONGODB_URI:
-        # The embedded server's transactions are unreliable under concurrent load; a real
-        # MongoDB run exercises the transactional path.
-        disable_transactions(client)
     yield client
     await client.close()
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from pymongo import monitoring
 
+from backend.services import Services
 from backend.settings import Settings
 
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify"})
@@ -58,8 +58,13 @@ def make_settings(uri: str, database: str, **overrides: Any) -> Settings:
         "bcrypt_rounds": 4,
         "jwt_secret": "test-jwt-signing-key-with-enough-length-0123456789",
     }
-    if not os.environ.get("FIDUS_TEST_MONGODB_URI"):
-        # The embedded server's transactions are unreliable under concurrent load.
-        values["mongodb_transactions"] = False
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class InspectableServices(Services):
+    """The services plus the raw database handle, for tests that inspect what was stored."""
+
+    def __init__(self, db: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(db, settings, **kwargs)
+        self.db = db

@@ -69,6 +69,6 @@ async def invested_mapping(services: Services, client: User, login: int,
     created = await services.investments.create(
         investment_create(client, principal_amount=principal, **overrides), actor=ADMIN,
         mt5_account=mt5_create(client, mt5_login=login, server="FidusSim-Server"))
-    account = await services.mt5.repo.find_one({"mt5_login": login})
+    account = await services.mt5.repo.by_login(login)
     assert account is not None and account.investment_id == created.investment.id
     return account

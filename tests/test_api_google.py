@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from jwt.algorithms import RSAAlgorithm
 
+from backend.models.admin_google_sessions import AdminGoogleSession
 from backend.models.users import KycStatus, UserType
-from backend.repositories.admin_google_sessions import AdminGoogleSessionRepository
 from backend.settings import Settings
 from tests.api_support import (
     ADMIN_EMAIL,
@@ -79,10 +79,11 @@ async def test_an_allowlisted_admin_signs_in_and_the_session_is_kept_encrypted(
     assert tokens["user"]["email"] == ADMIN_EMAIL
     assert (await client.get(f"{API}/admin/users", headers=bearer(tokens))).status_code == 200
 
-    repo = AdminGoogleSessionRepository(services(app).db)
-    [record] = await repo.find({})
+    db = app.state.connection.database
+    raw = await db["admin_google_sessions"].find_one({})
+    assert raw is not None
+    record = AdminGoogleSession.from_document(raw)
     assert record.google_email == ADMIN_EMAIL and record.google_subject == "1098765432"
-    raw = await repo.collection.find_one({})
     assert raw is not None and id_token not in str(raw)
     assert services(app).cipher.decrypt(record.access_token_encrypted) == id_token
     assert record.token_expires_at > clock()

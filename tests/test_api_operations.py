@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from backend.api.app import create_app
 from backend.db.connection import ConnectionManager
 from backend.db.embedded import EmbeddedMongoServer
+from backend.models.users import User
 from backend.settings import Settings
 from tests.api_support import API, api_settings, assert_error, login, services
 from tests.factories import make_user
@@ -93,6 +94,7 @@ async def test_no_demo_seed_when_a_bootstrap_admin_is_configured(mongo_uri: str,
     settings = api_settings(mongo_uri, db_name, fidus_env="development")
     application = create_app(settings, configure_logs=False)
     async with LifespanManager(application):
-        users = await services(application).users.repo.find({})
+        stored = application.state.connection.database["users"].find({})
+        users = [User.from_document(raw) async for raw in stored]
         assert [u.email for u in users] == [settings.fidus_bootstrap_admin_email]
         await application.state.connection.client.drop_database(db_name)

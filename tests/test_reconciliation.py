@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.models.investments import InvestmentStatus
 from backend.services import Services
-from backend.services.reconciliation import BreakKind, ReconciliationService
+from backend.services.reconciliation import BreakKind
 from backend.settings import Settings
 from backend.sync.job import SyncJob
 from backend.sync.reconcile_cli import main as reconcile_main
@@ -25,6 +25,7 @@ from mt5_bridge_service import SimulatedTerminal
 from tests.api_support import API, admin_headers, api_settings, signed_in_user
 from tests.api_support import services as app_services
 from tests.factories import ADMIN
+from tests.support import InspectableServices
 from tests.sync_factories import (
     approved_client,
     bridge_client,
@@ -70,12 +71,12 @@ def find_login_without_withdrawal(sim: SimulatedTerminal, start: int) -> int:
 async def test_a_deposit_no_investment_records_is_a_break(
     synced_db: Db, settings: Settings
 ) -> None:
-    services = Services(synced_db, settings)
+    services = InspectableServices(synced_db, settings)
     sim = simulator()
     login = find_login_without_withdrawal(sim, LOGIN)
     account = await reconciled_account(services, sim, login)
     await sync(synced_db, settings, sim)
-    recon = ReconciliationService(synced_db)
+    recon = InspectableServices(synced_db, settings).reconciliation
     assert await recon.breaks() == []
 
     extra = sim.add_deal(login, profit="7500.00")
@@ -95,7 +96,7 @@ async def test_a_deposit_no_investment_records_is_a_break(
 async def test_an_investment_without_its_deposit_and_an_amount_off_by_a_cent_are_breaks(
     synced_db: Db, settings: Settings
 ) -> None:
-    services = Services(synced_db, settings)
+    services = InspectableServices(synced_db, settings)
     sim = simulator()
     login = find_login_without_withdrawal(sim, LOGIN + 1000)
     deposit = deposits(sim, login)[0]
@@ -103,7 +104,8 @@ async def test_an_investment_without_its_deposit_and_an_amount_off_by_a_cent_are
     account = await invested_mapping(services, client, login, deposit + Decimal("0.01"))
     await sync(synced_db, settings, sim)
 
-    found = {b.kind: b for b in await ReconciliationService(synced_db).breaks()}
+    recon = InspectableServices(synced_db, settings).reconciliation
+    found = {b.kind: b for b in await recon.breaks()}
     assert set(found) == {BreakKind.MISSING_DEPOSIT, BreakKind.UNRECORDED_DEPOSIT}
     assert found[BreakKind.MISSING_DEPOSIT].amount == deposit + Decimal("0.01")
     assert found[BreakKind.MISSING_DEPOSIT].account_id == account.account_id
@@ -113,19 +115,19 @@ async def test_an_investment_without_its_deposit_and_an_amount_off_by_a_cent_are
 async def test_cancelled_investments_are_not_expected_in_mt5(
     synced_db: Db, settings: Settings
 ) -> None:
-    services = Services(synced_db, settings)
+    services = InspectableServices(synced_db, settings)
     sim = simulator()
     login = find_login_without_withdrawal(sim, LOGIN + 2000)
     account = await reconciled_account(services, sim, login)
     await sync(synced_db, settings, sim)
     investment = await services.investments.create(
         _second(account), actor=ADMIN)
-    kinds = [b.kind for b in await ReconciliationService(synced_db).breaks()]
+    kinds = [b.kind for b in await InspectableServices(synced_db, settings).reconciliation.breaks()]
     assert kinds == [BreakKind.MISSING_DEPOSIT]
     # Investments are created active; a legacy import can hold cancelled ones.
     await synced_db["investments"].update_one({"_id": investment.investment.id},
                                               {"$set": {"status": InvestmentStatus.CANCELLED}})
-    assert await ReconciliationService(synced_db).breaks() == []
+    assert await InspectableServices(synced_db, settings).reconciliation.breaks() == []
 
 
 def _second(account: Any) -> Any:
@@ -138,7 +140,7 @@ def _second(account: Any) -> Any:
 
 
 async def test_make_reconcile_exit_codes_and_json(synced_db: Db, settings: Settings) -> None:
-    services = Services(synced_db, settings)
+    services = InspectableServices(synced_db, settings)
     sim = simulator()
     login = find_login_without_withdrawal(sim, LOGIN + 3000)
     await reconciled_account(services, sim, login)
@@ -181,7 +183,7 @@ async def test_the_admin_route_lists_breaks_for_admins_only(
     login = find_login_without_withdrawal(sim, LOGIN + 4000)
     await reconciled_account(services, sim, login)
     sim.add_deal(login, profit="250.00")
-    await sync(services.db, settings, sim)
+    await sync(app.state.connection.database, settings, sim)
 
     response = await client.get(f"{API}/admin/reconciliation/breaks",
                                 headers=await admin_headers(client))
@@ -203,20 +205,35 @@ async def _record(db: Db, *, client: ObjectId, login: int, ticket: int, amount: 
     day = datetime(2025, 1, n, tzinfo=UTC)
     account = {"_id": ObjectId(), "account_id": f"MT5-R{login}-{n}", "client_id": client,
                "fund_code": fund, "mt5_login": login, "server": f"Broker{n}-Live",
-               "currency": "USD", "is_active": active}
+               "currency": "USD", "is_active": active, **_STORED_ACCOUNT}
     await db["mt5_accounts"].insert_one(account)
-    await db["mt5_deals"].insert_one({
-        "mt5_account_id": account["_id"], "mt5_login": login, "ticket": ticket,
-        "deal_type": "balance", "time": day, "profit": Decimal128(amount), "currency": "USD"})
+    await db["mt5_deals"].insert_one(balance_deal(account, ticket=ticket, time=day,
+                                                  amount=amount))
     await db["investments"].insert_one({
         "investment_id": f"INV-R{login}-{n}", "client_id": client, "fund_code": fund,
         "principal_amount": Decimal128(amount), "current_value": Decimal128(amount),
-        "currency": "USD", "deposit_date": day, "status": "active"})
+        "currency": "USD", "deposit_date": day, "status": "active",
+        "created_by": ObjectId(), "created_at": day, "updated_at": day, "version": 1})
     return account
 
 
+_STORED_ACCOUNT = {"broker_code": "MULTIBANK", "investor_password_encrypted": "sealed-password-x",
+                   "sync_status": "never_synced", "version": 1,
+                   "created_at": datetime(2025, 1, 1, tzinfo=UTC),
+                   "updated_at": datetime(2025, 1, 1, tzinfo=UTC)}
+
+
+def balance_deal(account: dict[str, Any], *, ticket: int, time: datetime,
+                 amount: str) -> dict[str, Any]:
+    zero = Decimal128("0")
+    return {"mt5_account_id": account["_id"], "mt5_login": account["mt5_login"],
+            "ticket": ticket, "deal_type": "balance", "time": time,
+            "profit": Decimal128(amount), "currency": "USD", "volume": zero, "price": zero,
+            "commission": zero, "swap": zero, "fee": zero, "synced_at": time}
+
+
 async def test_a_login_re_mapped_to_another_client_keeps_each_deposit_with_its_own_mapping(
-    db: Db,
+    db: Db, settings: Settings,
 ) -> None:
     first, second = ObjectId(), ObjectId()
     await db["users"].insert_many([{"_id": first, "first_name": "Ann", "last_name": "Old"},
@@ -224,23 +241,21 @@ async def test_a_login_re_mapped_to_another_client_keeps_each_deposit_with_its_o
     await _record(db, client=first, login=7_000_001, ticket=11, amount="5000.00",
                   active=False, n=1)
     await _record(db, client=second, login=7_000_001, ticket=12, amount="8000.00", n=2)
-    assert await ReconciliationService(db).breaks() == []
+    assert await InspectableServices(db, settings).reconciliation.breaks() == []
 
-    await db["mt5_deals"].insert_one({
-        "mt5_account_id": (await db["mt5_accounts"].find_one({"client_id": first}))["_id"],
-        "mt5_login": 7_000_001, "ticket": 13, "deal_type": "balance",
-        "time": datetime(2025, 2, 1, tzinfo=UTC), "profit": Decimal128("100.00"),
-        "currency": "USD"})
-    [found] = await ReconciliationService(db).breaks()
+    old = await db["mt5_accounts"].find_one({"client_id": first})
+    await db["mt5_deals"].insert_one(balance_deal(
+        old, ticket=13, time=datetime(2025, 2, 1, tzinfo=UTC), amount="100.00"))
+    [found] = await InspectableServices(db, settings).reconciliation.breaks()
     assert found.kind is BreakKind.UNRECORDED_DEPOSIT and found.deal_tickets == [13]
     assert found.client_name == "Ann Old" and found.account_id == "MT5-R7000001-1"
 
 
 async def test_equal_tickets_on_two_accounts_of_one_client_and_fund_are_two_deposits(
-    db: Db,
+    db: Db, settings: Settings,
 ) -> None:
     client = ObjectId()
     await db["users"].insert_one({"_id": client, "first_name": "Cy", "last_name": "Two"})
     for n in (1, 2):
         await _record(db, client=client, login=7_000_002, ticket=21, amount="5000.00", n=n)
-    assert await ReconciliationService(db).breaks() == []
+    assert await InspectableServices(db, settings).reconciliation.breaks() == []

@@ -22,7 +22,7 @@ from backend.sync.job import AccountStatus, SnapshotSuperseded, SyncJob, split_b
 from backend.sync.lease import Leases, account_lease_name
 from mt5_bridge_service import SimulatedTerminal, simulated
 from tests.factories import ADMIN, investment_create, mt5_create
-from tests.support import CommandRecorder
+from tests.support import CommandRecorder, InspectableServices
 from tests.sync_factories import (
     approved_client,
     bridge_client,
@@ -39,7 +39,7 @@ Db = AsyncDatabase[dict[str, Any]]
 
 @pytest.fixture
 def services(synced_db: Db, settings: Settings) -> Services:
-    return Services(synced_db, settings)
+    return InspectableServices(synced_db, settings)
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ async def test_an_account_on_another_server_than_the_mapping_says_is_refused(
 ) -> None:
     client = await approved_client(services)
     account = await invested_mapping(services, client, LOGIN_A, Decimal("10000.00"))
-    await services.mt5.repo.collection.update_one({"_id": account.id},
+    await services.db["mt5_accounts"].update_one({"_id": account.id},
                                                   {"$set": {"server": "FidusSim-Server2"}})
     before = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
 
@@ -475,7 +475,7 @@ async def test_stale_accounts_make_health_degraded_listed_by_account_id(
     client = await approved_client(services)
     account = await mapping(services, client, LOGIN_A)
     retired = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
-    await services.mt5.repo.collection.update_one({"_id": retired.id},
+    await services.db["mt5_accounts"].update_one({"_id": retired.id},
                                                   {"$set": {"is_active": False}})
     window = timedelta(minutes=settings.sync_stale_after_minutes, seconds=1)
     check = stale_accounts_check(settings)

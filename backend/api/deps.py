@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.errors import AuthenticationFailed, PermissionDenied
 from backend.models.sessions import Session
@@ -47,17 +46,23 @@ def _services(request: Request) -> Services:
     return services_for(request.app)
 
 
-def _database(request: Request) -> AsyncDatabase[dict[str, Any]]:
-    database: AsyncDatabase[dict[str, Any]] = request.app.state.connection.database
-    return database
-
-
 def _google(request: Request) -> GoogleSignIn:
     return google_for(request.app)
 
 
+OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
+FUND_CODE_PATTERN = "^[A-Z][A-Z0-9_]{1,15}$"
+
+#: A record's id in a path: 24 lower-case hexadecimal digits.
+ObjectIdPath = Annotated[str, Path(pattern=OBJECT_ID_PATTERN,
+                                   description="the record's id (24 hexadecimal digits)",
+                                   examples=["665f1c2ab8e4a1d2c3b4a5f6"])]
+#: An optional filter by a record's id.
+ObjectIdQuery = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]
+#: An optional filter by fund code.
+FundCodeQuery = Annotated[str | None, Query(pattern=FUND_CODE_PATTERN)]
+
 ServicesDep = Annotated[Services, Depends(_services)]
-DbDep = Annotated[AsyncDatabase[dict[str, Any]], Depends(_database)]
 GoogleDep = Annotated[GoogleSignIn, Depends(_google)]
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from /api/v1/auth/login")

@@ -45,10 +45,10 @@ async def bootstrap_admin(app: FastAPI, manager: ConnectionManager) -> None:
     if not email or password is None:
         return
     services = services_for(app)
-    if await services.users.repo.by_type(UserType.ADMIN, active_only=False):
+    if await services.users.any_admin():
         return
     username = _username_from(email)
-    if await services.users.repo.by_login(username) is not None:
+    if await services.users.by_login(username) is not None:
         username = f"admin-{secrets.token_hex(4)}"
     account = UserCreate(email=email, username=username,
                          password=SecretStr(password.get_secret_value()),
@@ -73,7 +73,7 @@ async def demo_seed(app: FastAPI, manager: ConnectionManager) -> None:
     if settings.fidus_env is not Environment.DEVELOPMENT or settings.fidus_bootstrap_admin_email:
         return
     services = services_for(app)
-    if await services.users.repo.exists({}):
+    if await services.users.any_user():
         return
     from backend.ops._cli import CommandRefused
     from backend.ops.seed import seed

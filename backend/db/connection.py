@@ -39,7 +39,6 @@ from tenacity import (
 from backend.db.embedded import EmbeddedMongoServer
 from backend.db.monitoring import DriverMonitor
 from backend.errors import DatabaseUnavailable
-from backend.repositories._tx import disable_transactions
 from backend.settings import Environment, Settings, uri_tls_problems
 
 logger = logging.getLogger(__name__)
@@ -203,8 +202,6 @@ class ConnectionManager:
         """Open the client and prove the server answers, or raise `DatabaseUnavailable`."""
         uri = self._resolve_uri()
         self._client = self._build_client(uri)
-        if self.embedded or not self.settings.mongodb_transactions:
-            disable_transactions(self._client)
         attempts = self.settings.mongodb_connect_attempts
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),

@@ -19,11 +19,17 @@ from enum import Enum
 from typing import Any, ClassVar, Self
 
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from backend.models._types import PyObjectId, decimal_to_bson
 
 _SCALARS = (str, int, bool, float, datetime, ObjectId, type(None))
+
+#: Audit records riding in a changed document until the relay copies them into `audit_log`
+#: (see `backend/repositories/base.py`). Every audited collection's validator allows it; the
+#: models never see it.
+OUTBOX_FIELD = "_outbox"
+_OUTBOX = TypeAdapter(list[dict[str, Any]])
 
 
 def _mentions(annotation: Any, target: type) -> bool:
@@ -73,6 +79,8 @@ class StoredDocument(BaseModel):
 
     #: The collection the model is stored in; set by every concrete model.
     collection_name: ClassVar[str]
+    #: Changes to these documents are audited through their outbox (`OUTBOX_FIELD`).
+    audited: ClassVar[bool] = False
     _decimal_fields: ClassVar[tuple[str, ...]] = ()
     _container_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -92,6 +100,9 @@ class StoredDocument(BaseModel):
     @classmethod
     def from_document(cls, raw: Mapping[str, Any]) -> Self:
         """Validate a document read from MongoDB (or about to be written)."""
+        if OUTBOX_FIELD in raw:
+            _OUTBOX.validate_python(raw[OUTBOX_FIELD])
+            raw = {key: value for key, value in raw.items() if key != OUTBOX_FIELD}
         return cls.model_validate(raw)
 
     def to_document(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ Scope = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 class AdminGoogleSession(StoredDocument):
     collection_name = "admin_google_sessions"
+    audited = True
 
     admin_id: PyObjectId
     google_email: EmailAddress

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from bson import Decimal128, ObjectId
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
-from backend.models._base import StoredDocument
+from backend.models._base import StoredDocument, bson_ready
 from backend.models._common import Reason
 from backend.models._types import ObjectIdStr, PyObjectId, UtcDateTime, bson_to_decimal
 
@@ -28,6 +28,27 @@ EntityType = Annotated[
 ]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+#: Never copied into an audit snapshot.
+SECRET_FIELDS = frozenset({
+    "password_hash", "investor_password_encrypted", "access_token_encrypted",
+    "refresh_token_encrypted", "token_hash", "session_token_hash",
+})
+
+
+def snapshot(value: Any) -> dict[str, Any] | None:
+    """A stored-form copy of a model or document, without secrets (nor a pending outbox)."""
+    if value is None:
+        return None
+    if isinstance(value, BaseModel) and hasattr(value, "to_document"):
+        document: Mapping[str, Any] = value.to_document()
+    elif isinstance(value, BaseModel):
+        document = value.model_dump()
+    else:
+        document = value
+    return {k: bson_ready(v) for k, v in document.items()
+            if k not in SECRET_FIELDS and k != "_outbox"}
 
 
 class ActorType(StrEnum):

@@ -31,6 +31,7 @@ class ProspectStage(StrEnum):
 
 class CrmProspect(StoredDocument):
     collection_name = "crm_prospects"
+    audited = True
 
     name: ProspectName
     email: EmailAddress

@@ -48,6 +48,7 @@ class DocumentStorage(StrEnum):
 
 class KycDocument(StoredDocument):
     collection_name = "documents"
+    audited = True
 
     user_id: PyObjectId
     document_type: DocumentType

@@ -59,6 +59,7 @@ def deposit_day(day: date) -> datetime:
 
 class Investment(StoredDocument):
     collection_name = "investments"
+    audited = True
 
     investment_id: InvestmentId
     client_id: PyObjectId

@@ -59,6 +59,7 @@ class SyncStatus(StrEnum):
 
 class Mt5Account(StoredDocument):
     collection_name = "mt5_accounts"
+    audited = True
 
     account_id: AccountId
     client_id: PyObjectId

@@ -70,6 +70,7 @@ class AmlStatus(StrEnum):
 
 class User(StoredDocument):
     collection_name = "users"
+    audited = True
 
     user_id: UserId
     username: Username

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.log import request_id_var
+from backend.repositories.audit_log import AuditLogRepository
 from backend.services.audit import Actor, AuditTrail
 
 
@@ -27,7 +28,7 @@ async def record_script_run(
     """
     token = request_id_var.set(run_id)
     try:
-        await AuditTrail(db).record(
+        await AuditTrail(AuditLogRepository(db)).record(
             Actor.script(script),
             action=action,
             entity_type="data_script",

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.asynchronous.client_session import AsyncClientSession
 
-from backend.errors import PermissionDenied
+from backend.errors import DuplicateEntity, PermissionDenied
 from backend.models.audit_log import AuditRecord
 from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository
@@ -20,14 +19,25 @@ class AuditLogRepository(Repository[AuditRecord]):
     versioned = False
     timestamped = False
 
-    async def append(
-        self, record: AuditRecord, *, session: AsyncClientSession | None = None
-    ) -> AuditRecord:
+    async def append(self, record: AuditRecord) -> AuditRecord:
         document = record.to_document()
         with driver_errors(self.collection_name):
-            result = await self.collection.insert_one(document, session=session)
+            result = await self._collection.insert_one(document)
         document["_id"] = result.inserted_id
         return AuditRecord.from_document(document)
+
+    async def append_once(self, entry: dict[str, Any]) -> bool:
+        """Copy an outbox entry under its own id; False when it was copied before."""
+        try:
+            with driver_errors(self.collection_name):
+                await self._collection.insert_one(dict(entry))
+        except DuplicateEntity:
+            return False
+        return True
+
+    async def ids_present(self, ids: list[Any]) -> set[Any]:
+        raws = await self._find_raw({"_id": {"$in": ids}}, projection={"_id": 1})
+        return {raw["_id"] for raw in raws}
 
     async def update(self, *args: Any, **kwargs: Any) -> AuditRecord:
         raise PermissionDenied("the audit log is append-only", code="AUDIT_LOG_APPEND_ONLY")
@@ -58,4 +68,4 @@ class AuditLogRepository(Repository[AuditRecord]):
             query["action"] = action
         if since or until:
             query["at"] = {k: v for k, v in (("$gte", since), ("$lt", until)) if v is not None}
-        return await self.page(query, sort=(("at", DESCENDING),), page=page, page_size=page_size)
+        return await self._page(query, sort=(("at", DESCENDING),), page=page, page_size=page_size)

@@ -2,27 +2,35 @@
 
 Stored models provide `to_document()` (the BSON-ready dict: Decimal128 money, aware UTC dates,
 ObjectId ids) and `from_document(raw)`; this class adds the queries, pagination, optimistic
-concurrency, timestamps and the single mapping of driver errors to domain errors.
+concurrency, timestamps, the audit outbox and the single mapping of driver errors to domain
+errors.
+
+The generic query methods (`_find`, `_find_one`, `_page`, ...) are for subclasses only: the
+services see methods named in the fund manager's words, never a MongoDB filter.
+
+The audit outbox: an audited create or update carries its audit record inside the same
+single-document write (`_outbox`, an array of records with their own ids), so the change and its
+record are stored together or not at all on every server, with or without transactions. The
+relay (`backend/services/audit.py`) copies each record into `audit_log` under its own id, so a
+repeated copy finds it already there, and then pulls it from the document.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, Self
 
-from bson import ObjectId, json_util
+from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
 
+from backend.db.types import Database
 from backend.errors import InvalidData, NotFound, VersionConflict
-from backend.models._base import bson_ready
+from backend.models._base import OUTBOX_FIELD, bson_ready
+from backend.models.audit_log import AuditRecord, snapshot
 from backend.repositories._errors import driver_errors
 
 Clock = Callable[[], datetime]
@@ -70,36 +78,24 @@ class Page[T]:
 
 
 @dataclass(frozen=True, slots=True)
-class CursorPage[T]:
-    items: list[T]
-    next_cursor: str | None
+class PendingAudit:
+    """Audit records still riding in one document, waiting for the relay."""
+
+    document_id: Any
+    records: list[dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class BulkResult:
-    matched: int
-    modified: int
-    upserted: int
-
-
-def _encode_cursor(values: list[Any]) -> str:
-    raw = json_util.dumps(values, json_options=json_util.CANONICAL_JSON_OPTIONS)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json_util.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, json.JSONDecodeError) as error:
-        raise InvalidData("the cursor is not valid", code="INVALID_CURSOR") from error
-    if not isinstance(values, list):
-        raise InvalidData("the cursor is not valid", code="INVALID_CURSOR")
-    return values
+def _entry(record: AuditRecord, after: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stored form of an outbox entry: the audit record with its own id and `after`."""
+    document = record.to_document()
+    document.setdefault("_id", ObjectId())
+    if after is not None:
+        document["after"] = snapshot(after)
+    return document
 
 
 class Repository[M: StoredModel]:
-    """CRUD, pagination and concurrency control for one collection.
+    """CRUD, pagination, concurrency control and the audit outbox for one collection.
 
     Subclasses set `collection_name` and `model`; `versioned` collections carry a `version`
     integer that every update must name, so two concurrent edits cannot both win.
@@ -111,10 +107,9 @@ class Repository[M: StoredModel]:
     timestamped: ClassVar[bool] = True
     soft_delete: ClassVar[bool] = False
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, clock: Clock = utcnow) -> None:
-        self.db = db
+    def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self.clock = clock
-        self.collection: AsyncCollection[dict[str, Any]] = db[self.collection_name]
+        self._collection: AsyncCollection[dict[str, Any]] = db[self.collection_name]
 
     # conversion -------------------------------------------------------------------------
 
@@ -140,19 +135,23 @@ class Repository[M: StoredModel]:
             document.setdefault("version", 1)
         return document
 
-    async def create(self, item: M, *, session: AsyncClientSession | None = None) -> M:
+    async def create(self, item: M, *, audit: AuditRecord | None = None) -> M:
+        """Insert one document; with `audit`, its record rides in the same insert."""
         document = self.prepare(item)
+        if audit is not None:
+            document.setdefault("_id", ObjectId())
+            document[OUTBOX_FIELD] = [_entry(audit, document)]
         with driver_errors(self.collection_name):
-            result = await self.collection.insert_one(document, session=session)
+            result = await self._collection.insert_one(document)
         document["_id"] = result.inserted_id
         return self._load(document)
 
     # read ---------------------------------------------------------------------------------
 
-    async def get(self, id_: ObjectId | str, *, session: AsyncClientSession | None = None) -> M:
+    async def get(self, id_: ObjectId | str) -> M:
         oid = object_id(id_)
         with driver_errors(self.collection_name):
-            raw = await self.collection.find_one(self._live({"_id": oid}), session=session)
+            raw = await self._collection.find_one(self._live({"_id": oid}))
         if raw is None:
             raise NotFound(
                 f"no {self.collection_name} record with id {oid}",
@@ -160,23 +159,15 @@ class Repository[M: StoredModel]:
             )
         return self._load(raw)
 
-    async def find_one(
-        self, filter_: Filter, *, session: AsyncClientSession | None = None
-    ) -> M | None:
+    async def find_by_id(self, id_: ObjectId) -> M | None:
+        return await self._find_one({"_id": id_})
+
+    async def _find_one(self, filter_: Filter) -> M | None:
         with driver_errors(self.collection_name):
-            raw = await self.collection.find_one(self._live(filter_), session=session)
+            raw = await self._collection.find_one(self._live(filter_))
         return None if raw is None else self._load(raw)
 
-    async def get_by(self, field: str, value: Any) -> M:
-        found = await self.find_one({field: value})
-        if found is None:
-            raise NotFound(
-                f"no {self.collection_name} record with {field} {value!r}",
-                details={"collection": self.collection_name, field: str(value)},
-            )
-        return found
-
-    async def find(
+    async def _find(
         self,
         filter_: Filter | None = None,
         *,
@@ -184,20 +175,18 @@ class Repository[M: StoredModel]:
         projection: Mapping[str, Any] | None = None,
         skip: int = 0,
         limit: int = 0,
-        session: AsyncClientSession | None = None,
     ) -> list[M]:
         with driver_errors(self.collection_name):
-            cursor = self.collection.find(
+            cursor = self._collection.find(
                 self._live(filter_ or {}),
                 projection=projection,
                 sort=list(sort) if sort else None,
                 skip=skip,
                 limit=limit,
-                session=session,
             )
             return [self._load(raw) async for raw in cursor]
 
-    async def find_raw(
+    async def _find_raw(
         self,
         filter_: Filter | None = None,
         *,
@@ -206,13 +195,13 @@ class Repository[M: StoredModel]:
         limit: int = 0,
     ) -> list[dict[str, Any]]:
         with driver_errors(self.collection_name):
-            cursor = self.collection.find(
+            cursor = self._collection.find(
                 self._live(filter_ or {}), projection=projection,
                 sort=list(sort) if sort else None, limit=limit,
             )
             return [raw async for raw in cursor]
 
-    async def page(
+    async def _page(
         self,
         filter_: Filter | None = None,
         *,
@@ -221,65 +210,30 @@ class Repository[M: StoredModel]:
         page_size: int = 20,
     ) -> Page[M]:
         """Offset pagination with the total; `_id` is appended so the order is stable."""
-        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidData(
-                f"page must be at least 1 and page_size between 1 and {MAX_PAGE_SIZE}",
-                code="INVALID_PAGINATION",
-            )
+        check_page(page, page_size)
         stable = [*sort, ("_id", sort[-1][1] if sort else ASCENDING)]
         query = self._live(filter_ or {})
         with driver_errors(self.collection_name):
-            total = await self.collection.count_documents(query)
-        items = await self.find(query, sort=stable, skip=(page - 1) * page_size, limit=page_size)
+            total = await self._collection.count_documents(query)
+        items = await self._find(query, sort=stable, skip=(page - 1) * page_size,
+                                 limit=page_size)
         return Page(items=items, total=total, page=page, page_size=page_size)
 
-    async def keyset(
-        self,
-        filter_: Filter | None = None,
-        *,
-        sort_field: str = "created_at",
-        direction: int = DESCENDING,
-        after: str | None = None,
-        limit: int = 50,
-    ) -> CursorPage[M]:
-        """Cursor pagination for long lists: no skipping, stable under inserts."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidData(f"limit must be between 1 and {MAX_PAGE_SIZE}",
-                              code="INVALID_PAGINATION")
-        query = self._live(filter_ or {})
-        if after:
-            last_value, last_id = _decode_cursor(after)
-            op = "$lt" if direction == DESCENDING else "$gt"
-            query = {"$and": [query, {"$or": [
-                {sort_field: {op: last_value}},
-                {sort_field: last_value, "_id": {op: last_id}},
-            ]}]}
+    async def _count(self, filter_: Filter | None = None) -> int:
         with driver_errors(self.collection_name):
-            cursor = self.collection.find(
-                query, sort=[(sort_field, direction), ("_id", direction)], limit=limit + 1
-            )
-            raws = [raw async for raw in cursor]
-        more = len(raws) > limit
-        raws = raws[:limit]
-        next_cursor = (
-            _encode_cursor([raws[-1].get(sort_field), raws[-1]["_id"]]) if more and raws else None
-        )
-        return CursorPage(items=[self._load(r) for r in raws], next_cursor=next_cursor)
+            return await self._collection.count_documents(self._live(filter_ or {}))
 
-    async def count(self, filter_: Filter | None = None) -> int:
+    async def _exists(self, filter_: Filter) -> bool:
         with driver_errors(self.collection_name):
-            return await self.collection.count_documents(self._live(filter_ or {}))
+            return await self._collection.find_one(self._live(filter_), {"_id": 1}) is not None
 
-    async def exists(self, filter_: Filter) -> bool:
+    async def _aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         with driver_errors(self.collection_name):
-            return await self.collection.find_one(self._live(filter_), {"_id": 1}) is not None
-
-    async def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], *, session: AsyncClientSession | None = None
-    ) -> list[dict[str, Any]]:
-        with driver_errors(self.collection_name):
-            cursor = await self.collection.aggregate(list(pipeline), session=session)
+            cursor = await self._collection.aggregate(list(pipeline))
             return [doc async for doc in cursor]
+
+    async def is_empty(self) -> bool:
+        return not await self._exists({})
 
     # update -------------------------------------------------------------------------------
 
@@ -292,12 +246,14 @@ class Repository[M: StoredModel]:
         extra_filter: Filter | None = None,
         inc: Mapping[str, Any] | None = None,
         unset: Sequence[str] = (),
-        session: AsyncClientSession | None = None,
+        audit: AuditRecord | None = None,
     ) -> M:
         """A partial `$set` returning the new document.
 
         On a versioned collection the caller must name the version it read; when someone else
-        changed the document since, `VersionConflict` is raised and nothing is written.
+        changed the document since, `VersionConflict` is raised and nothing is written. With
+        `audit` (whose `before` is the document as read), the record rides in the same update,
+        its `after` being that document with this change applied.
         """
         oid = object_id(id_)
         query: dict[str, Any] = self._live({"_id": oid, **(extra_filter or {})})
@@ -306,10 +262,10 @@ class Repository[M: StoredModel]:
                 raise ValueError("a versioned update must name the version it read")
             query["version"] = expected_version
         # Changes arrive as Python values (Decimal, enums); the stored form is BSON's.
-        update: dict[str, Any] = {"$set": {key: bson_ready(value)
-                                           for key, value in changes.items()}}
+        assignments = {key: bson_ready(value) for key, value in changes.items()}
         if self.timestamped:
-            update["$set"]["updated_at"] = self.clock()
+            assignments["updated_at"] = self.clock()
+        update: dict[str, Any] = {"$set": assignments}
         increments = dict(inc or {})
         if self.versioned:
             increments["version"] = 1
@@ -317,23 +273,27 @@ class Repository[M: StoredModel]:
             update["$inc"] = increments
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
+        if audit is not None:
+            after = {**(audit.before or {}), **assignments}
+            for key, step in increments.items():
+                after[key] = (after.get(key) or 0) + step
+            for key in unset:
+                after.pop(key, None)
+            update["$push"] = {OUTBOX_FIELD: _entry(audit, after)}
         with driver_errors(self.collection_name):
-            raw = await self.collection.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER, session=session
+            raw = await self._collection.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
             )
         if raw is None:
-            await self._raise_missing_or_conflict(oid, expected_version, session=session)
+            await self._raise_missing_or_conflict(oid, expected_version)
         assert raw is not None
         return self._load(raw)
 
     async def _raise_missing_or_conflict(
-        self, oid: ObjectId, expected_version: int | None,
-        *, session: AsyncClientSession | None = None,
+        self, oid: ObjectId, expected_version: int | None
     ) -> None:
         with driver_errors(self.collection_name):
-            current = await self.collection.find_one(
-                self._live({"_id": oid}), {"version": 1}, session=session
-            )
+            current = await self._collection.find_one(self._live({"_id": oid}), {"version": 1})
         if current is None:
             raise NotFound(
                 f"no {self.collection_name} record with id {oid}",
@@ -347,67 +307,48 @@ class Repository[M: StoredModel]:
 
     # delete -------------------------------------------------------------------------------
 
-    async def delete(
-        self,
-        id_: ObjectId | str,
-        *,
-        expected_version: int | None = None,
-        session: AsyncClientSession | None = None,
-    ) -> M:
+    async def delete(self, id_: ObjectId | str, *, expected_version: int | None = None) -> M:
         """Soft delete (a `deleted_at` mark) where history matters, a real delete otherwise."""
         if self.soft_delete:
             return await self.update(
                 id_, {"deleted_at": self.clock()}, expected_version=expected_version,
-                session=session,
             )
         oid = object_id(id_)
         query: dict[str, Any] = {"_id": oid}
         if self.versioned and expected_version is not None:
             query["version"] = expected_version
         with driver_errors(self.collection_name):
-            raw = await self.collection.find_one_and_delete(query, session=session)
+            raw = await self._collection.find_one_and_delete(query)
         if raw is None:
-            await self._raise_missing_or_conflict(oid, expected_version, session=session)
+            await self._raise_missing_or_conflict(oid, expected_version)
         assert raw is not None
         return self._load(raw)
 
-    # bulk ---------------------------------------------------------------------------------
+    # the audit outbox ---------------------------------------------------------------------
 
-    async def bulk_upsert(
-        self,
-        items: Sequence[M],
-        *,
-        key_fields: Sequence[str],
-        session: AsyncClientSession | None = None,
-    ) -> BulkResult:
-        """Insert or replace-by-key in one round trip per 1,000 documents; an existing
-        document keeps its `_id` and `created_at`, and its version is incremented."""
-        if not items:
-            return BulkResult(0, 0, 0)
-        now = self.clock()
-        operations = []
-        for item in items:
-            document = item.to_document()
-            document.pop("_id", None)
-            key = {field: document[field] for field in key_fields}
-            on_insert: dict[str, Any] = {}
-            if self.timestamped:
-                on_insert["created_at"] = document.pop("created_at", None) or now
-                document["updated_at"] = now
-            update: dict[str, Any] = {"$set": document}
-            if self.versioned:
-                document.pop("version", None)
-                update["$inc"] = {"version": 1}
-            if on_insert:
-                update["$setOnInsert"] = on_insert
-            operations.append(UpdateOne(key, update, upsert=True))
-        matched = modified = upserted = 0
+    async def pending_audit(
+        self, *, document_id: Any = None, limit: int = 100
+    ) -> list[PendingAudit]:
+        """Documents whose audit records the relay has not copied yet."""
+        query: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+        if document_id is not None:
+            query["_id"] = document_id
         with driver_errors(self.collection_name):
-            for start in range(0, len(operations), 1000):
-                result = await self.collection.bulk_write(
-                    operations[start:start + 1000], ordered=False, session=session
-                )
-                matched += result.matched_count
-                modified += result.modified_count
-                upserted += result.upserted_count
-        return BulkResult(matched, modified, upserted)
+            cursor = self._collection.find(query, {OUTBOX_FIELD: 1}, limit=limit)
+            return [PendingAudit(raw["_id"], list(raw[OUTBOX_FIELD])) async for raw in cursor]
+
+    async def clear_audit(self, document_id: Any, record_ids: Sequence[ObjectId]) -> None:
+        """Remove relayed records from the outbox; nothing else of the document changes."""
+        with driver_errors(self.collection_name):
+            await self._collection.update_one(
+                {"_id": document_id},
+                {"$pull": {OUTBOX_FIELD: {"_id": {"$in": list(record_ids)}}}},
+            )
+
+
+def check_page(page: int, page_size: int) -> None:
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidData(
+            f"page must be at least 1 and page_size between 1 and {MAX_PAGE_SIZE}",
+            code="INVALID_PAGINATION",
+        )

@@ -9,6 +9,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
 from backend.models.crm_prospects import CrmProspect, ProspectStage
+from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository
 
 
@@ -36,4 +37,11 @@ class CrmProspectRepository(Repository[CrmProspect]):
             query["next_follow_up"] = {"$type": "date", "$lte": follow_up_due_by}
             query.setdefault("stage", {"$nin": ["won", "lost"]})
             sort = (("next_follow_up", ASCENDING),)
-        return await self.page(query, sort=sort, page=page, page_size=page_size)
+        return await self._page(query, sort=sort, page=page, page_size=page_size)
+
+    async def release_conversion(self, prospect_id: ObjectId) -> None:
+        """Give up a conversion claim that did not create its client."""
+        with driver_errors(self.collection_name):
+            await self._collection.update_one(
+                {"_id": prospect_id, "converted_client_id": None},
+                {"$set": {"converted_at": None}})

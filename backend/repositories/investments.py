@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
 
+from backend.models._base import OUTBOX_FIELD
 from backend.models.investments import Investment, InvestmentStatus
-from backend.repositories.base import Page, Repository
+from backend.repositories._errors import driver_errors
+from backend.repositories.base import Page, Repository, check_page
+
+
+@dataclass(frozen=True, slots=True)
+class InvestmentFilter:
+    client_id: ObjectId | None = None
+    fund_code: str | None = None
+    status: InvestmentStatus | None = None
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.client_id is not None:
+            query["client_id"] = self.client_id
+        if self.fund_code:
+            query["fund_code"] = self.fund_code
+        if self.status is not None:
+            query["status"] = self.status.value
+        return query
 
 
 class InvestmentRepository(Repository[Investment]):
@@ -16,7 +37,7 @@ class InvestmentRepository(Repository[Investment]):
     model = Investment
 
     async def by_idempotency_key(self, key: str) -> Investment | None:
-        return await self.find_one({"idempotency_key": key})
+        return await self._find_one({"idempotency_key": key})
 
     async def search(
         self,
@@ -27,25 +48,13 @@ class InvestmentRepository(Repository[Investment]):
         page: int = 1,
         page_size: int = 20,
     ) -> Page[Investment]:
-        query: dict[str, Any] = {}
-        if client_id is not None:
-            query["client_id"] = client_id
-        if fund_code:
-            query["fund_code"] = fund_code
-        if status is not None:
-            query["status"] = status.value
-        return await self.page(query, sort=(("created_at", DESCENDING),), page=page,
+        query = InvestmentFilter(client_id, fund_code, status).query()
+        return await self._page(query, sort=(("created_at", DESCENDING),), page=page,
                                page_size=page_size)
-
-    async def for_account(self, mt5_account_id: ObjectId) -> list[Investment]:
-        return await self.find(
-            {"mt5_account_id": mt5_account_id,
-             "status": {"$in": [InvestmentStatus.ACTIVE.value, InvestmentStatus.PENDING.value]}}
-        )
 
     async def totals_by_fund(self) -> list[dict[str, Any]]:
         """Principal and current value per fund and currency; Decimal128 sums stay exact."""
-        return await self.aggregate([
+        return await self._aggregate([
             {"$match": {"status": {"$in": ["active", "pending"]}}},
             {"$group": {
                 "_id": {"fund_code": "$fund_code", "currency": "$currency"},
@@ -55,3 +64,46 @@ class InvestmentRepository(Repository[Investment]):
             }},
             {"$sort": {"_id.fund_code": 1}},
         ])
+
+    async def list_with_client_names(
+        self, scope: InvestmentFilter, *, page: int = 1, page_size: int = 20
+    ) -> tuple[list[tuple[Investment, str | None]], int]:
+        """A page of investments, newest first, each with its client's full name, and the
+        total, in one round trip ($facet with a $lookup on users)."""
+        check_page(page, page_size)
+        [facets] = await self._aggregate([
+            {"$match": scope.query()},
+            {"$facet": {
+                "total": [{"$count": "n"}],
+                "items": [
+                    {"$sort": {"created_at": -1, "_id": -1}},
+                    {"$skip": (page - 1) * page_size},
+                    {"$limit": page_size},
+                    {"$lookup": {"from": "users", "localField": "client_id",
+                                 "foreignField": "_id", "as": "_client",
+                                 "pipeline": [{"$project": {"first_name": 1,
+                                                            "last_name": 1}}]}},
+                ],
+            }},
+        ])
+        total = facets["total"][0]["n"] if facets["total"] else 0
+        rows = []
+        for raw in facets["items"]:
+            client = raw.pop("_client", [])
+            name = f"{client[0]['first_name']} {client[0]['last_name']}" if client else None
+            rows.append((self._load(raw), name))
+        return rows, total
+
+    async def withdraw_unaudited(self, investment_id: ObjectId) -> bool:
+        """Take back an investment whose creation failed half-way, only while its audit record
+        still waits in its outbox (nobody has seen it audited); True when it was removed."""
+        with driver_errors(self.collection_name):
+            result = await self._collection.delete_one(
+                {"_id": investment_id, f"{OUTBOX_FIELD}.0": {"$exists": True}})
+        return result.deleted_count == 1
+
+    async def reconcilable(self, scope: InvestmentFilter, *,
+                           statuses: Sequence[InvestmentStatus]) -> list[Investment]:
+        """The investments in scope with one of `statuses`, oldest deposit first."""
+        query = {**scope.query(), "status": {"$in": [status.value for status in statuses]}}
+        return await self._find(query, sort=(("deposit_date", 1), ("investment_id", 1)))

@@ -9,7 +9,6 @@ from typing import Any
 from bson import ObjectId
 
 from backend.models.mt5_accounts import Mt5Account
-from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository
 from backend.security.crypto import FieldCipher
 
@@ -31,13 +30,13 @@ class Mt5AccountRepository(Repository[Mt5Account]):
         return self.cipher.decrypt(account.investor_password_encrypted)
 
     async def for_client(self, client_id: ObjectId) -> list[Mt5Account]:
-        return await self.find({"client_id": client_id}, sort=(("fund_code", 1),))
+        return await self._find({"client_id": client_id}, sort=(("fund_code", 1),))
 
     async def for_client_fund(self, client_id: ObjectId, fund_code: str) -> Mt5Account | None:
-        return await self.find_one({"client_id": client_id, "fund_code": fund_code})
+        return await self._find_one({"client_id": client_id, "fund_code": fund_code})
 
     async def active(self) -> list[Mt5Account]:
-        return await self.find({"is_active": True}, sort=(("account_id", 1),))
+        return await self._find({"is_active": True}, sort=(("account_id", 1),))
 
     async def search(self, *, client_id: ObjectId | None = None, fund_code: str | None = None,
                      sync_status: str | None = None, page: int = 1,
@@ -49,13 +48,13 @@ class Mt5AccountRepository(Repository[Mt5Account]):
             query["fund_code"] = fund_code
         if sync_status:
             query["sync_status"] = sync_status
-        return await self.page(query, sort=(("created_at", -1),), page=page,
+        return await self._page(query, sort=(("created_at", -1),), page=page,
                                page_size=page_size)
 
     async def stale(self, *, older_than: datetime) -> list[dict[str, Any]]:
         """Active accounts with no successful sync since `older_than`; a mapping created since
         then has not had its chance yet and is not stale."""
-        return await self.find_raw(
+        return await self._find_raw(
             {"is_active": True,
              "$or": [{"last_success_at": None, "created_at": {"$lt": older_than}},
                      {"last_success_at": {"$type": "date", "$lt": older_than}}]},
@@ -64,18 +63,15 @@ class Mt5AccountRepository(Repository[Mt5Account]):
             sort=(("account_id", 1),),
         )
 
-    async def rotate_encryption(self) -> int:
-        """Re-encrypt every password under the newest key; returns how many changed."""
-        changed = 0
-        raws = await self.find_raw({"password_key_id": {"$ne": self.cipher.key_id}},
-                                   projection={"investor_password_encrypted": 1})
-        for raw in raws:
-            with driver_errors(self.collection_name):
-                await self.collection.update_one(
-                    {"_id": raw["_id"]},
-                    {"$set": {"investor_password_encrypted":
-                              self.cipher.rotate(raw["investor_password_encrypted"]),
-                              "password_key_id": self.cipher.key_id}},
-                )
-            changed += 1
-        return changed
+    async def in_scope(self, *, client_id: ObjectId | None = None,
+                       fund_code: str | None = None) -> list[Mt5Account]:
+        """Every mapping, or a client's, or a fund's, or both."""
+        query: dict[str, Any] = {}
+        if client_id is not None:
+            query["client_id"] = client_id
+        if fund_code:
+            query["fund_code"] = fund_code
+        return await self._find(query, sort=(("account_id", 1),))
+
+    async def by_login(self, mt5_login: int) -> Mt5Account | None:
+        return await self._find_one({"mt5_login": mt5_login})

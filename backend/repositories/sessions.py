@@ -51,7 +51,7 @@ class SessionRepository(Repository[Session]):
         return session
 
     async def validate_token(self, token: str, *, now: datetime) -> Session:
-        return self._check_live(await self.find_one({"token_hash": hash_token(token)}), now)
+        return self._check_live(await self._find_one({"token_hash": hash_token(token)}), now)
 
     async def validate_id(self, session_id: str, *, now: datetime) -> Session:
         try:
@@ -59,13 +59,13 @@ class SessionRepository(Repository[Session]):
         except Exception as error:
             raise AuthenticationFailed("the session does not exist",
                                        code="SESSION_INVALID") from error
-        return self._check_live(await self.find_one({"_id": oid}), now)
+        return self._check_live(await self._find_one({"_id": oid}), now)
 
     async def rotate(self, session: Session, *, now: datetime, ttl: timedelta) -> str:
         """Replace the refresh token (the old one stops working) and extend the session."""
         token = new_opaque_token()
         with driver_errors(self.collection_name):
-            result = await self.collection.update_one(
+            result = await self._collection.update_one(
                 {"_id": session.id, "token_hash": session.token_hash, "revoked_at": None},
                 {"$set": {"token_hash": hash_token(token), "expires_at": now + ttl,
                           "last_used_at": now}},
@@ -76,7 +76,7 @@ class SessionRepository(Repository[Session]):
 
     async def revoke(self, session_id: ObjectId, *, now: datetime) -> bool:
         with driver_errors(self.collection_name):
-            result = await self.collection.update_one(
+            result = await self._collection.update_one(
                 {"_id": session_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
             )
         return result.modified_count == 1
@@ -87,5 +87,5 @@ class SessionRepository(Repository[Session]):
         if except_id is not None:
             query["_id"] = {"$ne": except_id}
         with driver_errors(self.collection_name):
-            result = await self.collection.update_many(query, {"$set": {"revoked_at": now}})
+            result = await self._collection.update_many(query, {"$set": {"revoked_at": now}})
         return result.modified_count

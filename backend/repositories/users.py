@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 
 from backend.errors import AccountLocked, AuthenticationFailed
@@ -23,20 +24,23 @@ class UserRepository(Repository[User]):
         """A user by e-mail or username (both stored lower-case)."""
         key = login.strip().lower()
         field = "email" if "@" in key else "username"
-        return await self.find_one({field: key})
+        return await self._find_one({field: key})
 
     async def by_type(self, user_type: UserType, *, active_only: bool = True) -> list[User]:
         query: dict[str, Any] = {"user_type": user_type.value}
         if active_only:
             query["is_active"] = True
-        return await self.find(query, sort=(("last_name", ASCENDING), ("first_name", ASCENDING)))
+        return await self._find(query, sort=(("last_name", ASCENDING), ("first_name", ASCENDING)))
 
-    async def names_by_id(self, ids: list[Any]) -> dict[Any, str]:
+    async def full_names(self, ids: list[ObjectId]) -> dict[ObjectId, str]:
         """Full names for many users in one round trip (lists avoid N+1 lookups)."""
-        raws = await self.find_raw(
+        if not ids:
+            return {}
+        raws = await self._find_raw(
             {"_id": {"$in": list(set(ids))}}, projection={"first_name": 1, "last_name": 1}
         )
-        return {raw["_id"]: f"{raw['first_name']} {raw['last_name']}" for raw in raws}
+        return {raw["_id"]: f"{raw.get('first_name', '')} {raw.get('last_name', '')}".strip()
+                for raw in raws}
 
     async def search(
         self,
@@ -59,7 +63,7 @@ class UserRepository(Repository[User]):
             query["is_active"] = is_active
         if kyc_status is not None:
             query["kyc_status"] = kyc_status
-        return await self.page(query, sort=(("created_at", -1),), page=page, page_size=page_size)
+        return await self._page(query, sort=(("created_at", -1),), page=page, page_size=page_size)
 
     async def statistics(self) -> dict[str, Any]:
         """Totals by type, by KYC status, active/inactive and sign-ups per month, in one
@@ -79,7 +83,7 @@ class UserRepository(Repository[User]):
                 "total": [{"$count": "count"}],
             }}
         ]
-        [facets] = await self.aggregate(pipeline)
+        [facets] = await self._aggregate(pipeline)
         active = {row["_id"]: row["count"] for row in facets["by_active"]}
         return {
             "total": facets["total"][0]["count"] if facets["total"] else 0,
@@ -120,17 +124,17 @@ class UserRepository(Repository[User]):
         with driver_errors(self.collection_name):
             if user.locked_until is not None and user.locked_until <= now:
                 # The lock has run out: a fresh count starts (only once, whoever gets here).
-                await self.collection.update_one(
+                await self._collection.update_one(
                     {"_id": user.id, "locked_until": user.locked_until},
                     {"$set": {"failed_login_attempts": 0, "locked_until": None}})
-            reserved = await self.collection.find_one_and_update(
+            reserved = await self._collection.find_one_and_update(
                 {"_id": user.id, "locked_until": None,
                  "failed_login_attempts": {"$lt": max_failures}},
                 {"$inc": {"failed_login_attempts": 1}},
                 return_document=ReturnDocument.AFTER,
             )
         if reserved is None:
-            current = await self.find_one({"_id": user.id})
+            current = await self._find_one({"_id": user.id})
             locked_until = current.locked_until if current else None
             raise AccountLocked(
                 "the account is locked after too many failed sign-ins",
@@ -139,7 +143,7 @@ class UserRepository(Repository[User]):
         if not await verify_password(password, user.password_hash):
             if reserved["failed_login_attempts"] >= max_failures:
                 with driver_errors(self.collection_name):
-                    await self.collection.update_one(
+                    await self._collection.update_one(
                         {"_id": user.id, "locked_until": None},
                         {"$set": {"locked_until": now + lockout}})
             raise AuthenticationFailed("the login or password is wrong",
@@ -147,7 +151,7 @@ class UserRepository(Repository[User]):
         if not user.is_active:
             raise AuthenticationFailed("the account is deactivated", code="ACCOUNT_INACTIVE")
         with driver_errors(self.collection_name):
-            raw = await self.collection.find_one_and_update(
+            raw = await self._collection.find_one_and_update(
                 {"_id": user.id},
                 {"$set": {"failed_login_attempts": 0, "locked_until": None,
                           "last_login_at": now}},

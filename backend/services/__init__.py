@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
-
+from backend.db.types import Database
 from backend.funds import FundCatalog, default_catalog
 from backend.repositories.base import Clock, utcnow
+from backend.repositories.registry import Repositories
 from backend.security.crypto import FieldCipher
 from backend.services.audit import Actor, AuditTrail
 from backend.services.auth import AuthService
@@ -15,6 +13,7 @@ from backend.services.crm import CrmService
 from backend.services.documents import DocumentService
 from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
+from backend.services.reconciliation import ReconciliationService
 from backend.services.users import UserService
 from backend.settings import Settings
 
@@ -26,22 +25,26 @@ class Services:
 
     def __init__(
         self,
-        db: AsyncDatabase[dict[str, Any]],
+        db: Database,
         settings: Settings,
         *,
         clock: Clock = utcnow,
         funds: FundCatalog | None = None,
         cipher: FieldCipher | None = None,
     ) -> None:
-        self.db = db
         self.settings = settings
         self.clock = clock
         self.funds = funds or default_catalog()
         self.cipher = cipher or FieldCipher.from_settings(settings)
-        self.audit = AuditTrail(db, clock=clock)
-        self.users = UserService(db, settings, self.audit, clock=clock)
-        self.auth = AuthService(db, settings, clock=clock)
-        self.mt5 = Mt5AccountService(db, self.cipher, self.audit, clock=clock)
-        self.investments = InvestmentService(db, self.funds, self.audit, self.mt5, clock=clock)
-        self.crm = CrmService(db, self.audit, self.users, clock=clock)
-        self.documents = DocumentService(db, settings, self.audit, clock=clock)
+        self.repos = repos = Repositories(db, cipher=self.cipher, clock=clock)
+        self.audit = AuditTrail(repos.audit_log, clock=clock)
+        self.audit.watch(repos.users, repos.investments, repos.mt5_accounts, repos.prospects,
+                         repos.documents, repos.google_sessions)
+        self.users = UserService(repos, settings, self.audit, clock=clock)
+        self.auth = AuthService(repos, settings, clock=clock)
+        self.mt5 = Mt5AccountService(repos, self.audit, clock=clock)
+        self.investments = InvestmentService(repos, self.funds, self.audit, self.mt5,
+                                             clock=clock)
+        self.crm = CrmService(repos, self.audit, self.users, clock=clock)
+        self.documents = DocumentService(repos, settings, self.audit, clock=clock)
+        self.reconciliation = ReconciliationService(repos)

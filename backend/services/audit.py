@@ -1,35 +1,41 @@
 """The audit trail: who changed what, when, with the before and after.
 
-Services write through `AuditTrail.change`, which applies a change and appends its record
-together: in one transaction where the server supports them, otherwise change first and, if the
-audit write fails, the change is compensated. Either way a failed audit write fails the change.
+A change that matters to a regulator and its audit record are written in ONE single-document
+operation: the record rides in the changed document's outbox (`_outbox`, see
+`backend/repositories/base.py`). MongoDB makes one document's write atomic on every server, so
+there is no moment, and no fault, at which the change is stored without its record or the
+record without its change, and no transaction or compensation is needed.
+
+The relay then copies each outbox record into `audit_log` under the record's own id (a repeat
+copies nothing) and pulls it from the document. It runs right after each audited write (the
+fast path), in the API process and the worker on a timer, and in `verify --fix`; the timer and
+`verify --fix` only take records older than a grace period, so they never race an operation
+that is still in flight.
+
+Events that change no document (a sign-in, a data script's run) are appended to `audit_log`
+directly: one insert, atomic on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pydantic import BaseModel
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random
 
+from backend.errors import DatabaseUnavailable
 from backend.log import request_id_var
-from backend.models._base import bson_ready
-from backend.models.audit_log import ActorType, AuditRecord
-from backend.repositories._tx import atomic
+from backend.models.audit_log import ActorType, AuditRecord, snapshot
 from backend.repositories.audit_log import AuditLogRepository
-from backend.repositories.base import Clock, Repository, StoredModel, utcnow
+from backend.repositories.base import Clock, Page, Repository, StoredModel, utcnow
 
-#: Never copied into an audit snapshot.
-SECRET_FIELDS = frozenset({
-    "password_hash", "investor_password_encrypted", "access_token_encrypted",
-    "refresh_token_encrypted", "token_hash", "session_token_hash",
-})
+logger = logging.getLogger(__name__)
+
+#: How old an outbox record must be before the timer's relay takes it.
+RELAY_GRACE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,55 +56,22 @@ class Actor:
         return cls(ActorType(user_type), user_id)
 
 
-def snapshot(value: Any) -> dict[str, Any] | None:
-    """A stored-form copy of a model or document, without secrets."""
-    if value is None:
-        return None
-    if isinstance(value, BaseModel) and hasattr(value, "to_document"):
-        document: Mapping[str, Any] = value.to_document()
-    elif isinstance(value, BaseModel):
-        document = value.model_dump()
-    else:
-        document = value
-    return {k: bson_ready(v) for k, v in document.items() if k not in SECRET_FIELDS}
-
-
-WRITE_CONFLICT = 112
-
-
-def _transient(error: BaseException) -> bool:
-    """A transaction that lost a write conflict: it was aborted whole, so a retry is safe.
-
-    MongoDB labels these `TransientTransactionError` (code 112); the embedded development
-    server reports the same conflict at commit with only its message, hence the text check.
-    """
-    if not isinstance(error, PyMongoError):
-        return False
-    if error.has_error_label("TransientTransactionError"):
-        return True
-    code = getattr(error, "code", None)
-    return code == WRITE_CONFLICT or "write conflict" in str(error).lower()
-
-
 class AuditTrail:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, clock: Clock = utcnow) -> None:
-        self.db = db
+    def __init__(self, log: AuditLogRepository, *, clock: Clock = utcnow) -> None:
         self.clock = clock
-        self.log = AuditLogRepository(db, clock=clock)
+        self.log = log
+        #: Every repository whose documents carry an outbox, for the relay's sweep.
+        self.audited: list[Repository[Any]] = []
 
-    async def record(
-        self,
-        actor: Actor,
-        *,
-        action: str,
-        entity_type: str,
-        entity_id: str,
-        before: Any = None,
-        after: Any = None,
-        reason: str | None = None,
-        session: AsyncClientSession | None = None,
-    ) -> AuditRecord:
-        record = AuditRecord(
+    def watch(self, *repositories: Repository[Any]) -> None:
+        for repository in repositories:
+            if all(r.collection_name != repository.collection_name for r in self.audited):
+                self.audited.append(repository)
+
+    def draft(self, actor: Actor, *, action: str, entity_type: str, entity_id: str,
+              before: Any = None, after: Any = None, reason: str | None = None) -> AuditRecord:
+        return AuditRecord(
+            id=ObjectId(),
             actor_id=actor.id,
             actor_type=actor.type,
             action=action,
@@ -110,80 +83,102 @@ class AuditTrail:
             at=self.clock(),
             request_id=request_id_var.get(),
         )
-        return await self.log.append(record, session=session)
 
-    async def change[T](
+    async def search(self, **filters: Any) -> Page[AuditRecord]:
+        return await self.log.search(**filters)
+
+    async def record(
         self,
         actor: Actor,
         *,
         action: str,
         entity_type: str,
-        apply: Callable[[AsyncClientSession | None], Awaitable[T]],
-        entity_id: Callable[[T], str],
+        entity_id: str,
         before: Any = None,
-        after: Callable[[T], Any] | None = None,
+        after: Any = None,
         reason: str | None = None,
-        compensate: Callable[[T], Awaitable[None]] | None = None,
-    ) -> T:
-        """Apply a change and append its audit record, both or neither."""
-        # Concurrent transactions touching the same keys abort with a transient error; the
-        # whole transaction is retried, which is safe because nothing of it was committed.
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(5), wait=wait_random(0.01, 0.1),
-            retry=retry_if_exception(_transient), reraise=True,
-        ):
-            with attempt:
-                async with atomic(self.db) as session:
-                    result = await apply(session)
-                    try:
-                        await self.record(
-                            actor, action=action, entity_type=entity_type,
-                            entity_id=entity_id(result), before=before,
-                            after=after(result) if after else result, reason=reason,
-                            session=session,
-                        )
-                    except BaseException:
-                        if session is None and compensate is not None:
-                            await compensate(result)
-                        raise
-        return result
+    ) -> AuditRecord:
+        """An event that changes no document of its own, appended directly."""
+        return await self.log.append(self.draft(
+            actor, action=action, entity_type=entity_type, entity_id=entity_id,
+            before=before, after=after, reason=reason))
 
     async def create[M: StoredModel](
         self, repo: Repository[M], item: M, *, actor: Actor, action: str, entity_type: str,
-        entity_id: Callable[[M], str] | None = None,
+        entity_id: Callable[[M], str] | None = None, deliver: bool = True,
     ) -> M:
-        """Insert a document with its audit record; without a transaction a failed audit write
-        removes the new document again."""
+        """Insert a document with its audit record in the same insert.
 
-        async def remove(created: M) -> None:
-            await repo.collection.delete_one({"_id": created.id})
-
-        return await self.change(
-            actor, action=action, entity_type=entity_type,
-            apply=lambda session: repo.create(item, session=session),
-            entity_id=entity_id or (lambda created: str(created.id)), compensate=remove)
+        `deliver=False` leaves the record in the outbox for the caller to deliver once a
+        multi-step operation is complete (or for the relay's timer).
+        """
+        if item.id is None:
+            item.id = ObjectId()
+        record = self.draft(actor, action=action, entity_type=entity_type,
+                            entity_id=entity_id(item) if entity_id else str(item.id))
+        created = await repo.create(item, audit=record)
+        if deliver:
+            await self.deliver(repo, created.id)
+        return created
 
     async def update[M: StoredModel](
         self, repo: Repository[M], current: M, changes: Mapping[str, Any], *, actor: Actor,
         action: str, entity_type: str, reason: str | None = None,
         expected_version: int | None = None, entity_id: Callable[[M], str] | None = None,
+        extra_filter: Mapping[str, Any] | None = None, deliver: bool = True,
     ) -> M:
-        """A versioned `$set` with its audit record (before and after).
-
-        Without a transaction, a failed audit write puts the previous document back, but only
-        while nobody else has changed it since (the version still matches).
-        """
+        """A versioned `$set` with its audit record (before and after) in the same update."""
         assert current.id is not None
         version = expected_version if expected_version is not None else getattr(
             current, "version", None)
+        record = self.draft(actor, action=action, entity_type=entity_type,
+                            entity_id=entity_id(current) if entity_id else str(current.id),
+                            before=current, reason=reason)
+        updated = await repo.update(current.id, changes, expected_version=version,
+                                    extra_filter=extra_filter, audit=record)
+        if deliver:
+            await self.deliver(repo, updated.id)
+        return updated
 
-        async def restore(updated: M) -> None:
-            await repo.collection.replace_one(
-                {"_id": current.id, "version": getattr(updated, "version", None)},
-                current.to_document())
+    async def deliver(self, repo: Repository[Any], document_id: Any) -> int:
+        """The fast path of the relay, for one document just written. The change is stored
+        with its record whatever happens here: when the database fails now, the relay's timer
+        or `verify --fix` finishes the copy."""
+        try:
+            return await self._relay(repo, document_id=document_id)
+        except DatabaseUnavailable as error:
+            logger.warning("audit relay deferred for %s %s: %s", repo.collection_name,
+                           document_id, type(error).__name__)
+            return 0
 
-        return await self.change(
-            actor, action=action, entity_type=entity_type, before=current, reason=reason,
-            apply=lambda session: repo.update(current.id, changes,  # type: ignore[arg-type]
-                                              expected_version=version, session=session),
-            entity_id=entity_id or (lambda updated: str(updated.id)), compensate=restore)
+    async def relay(self, *, older_than: datetime | None = None,
+                    repositories: Sequence[Repository[Any]] | None = None) -> int:
+        """Copy every pending outbox record (older than `older_than`, when given) into the
+        audit log; returns how many were copied for the first time."""
+        copied = 0
+        for repo in repositories if repositories is not None else self.audited:
+            copied += await self._relay(repo, older_than=older_than)
+        return copied
+
+    async def relay_due(self) -> int:
+        """The timer's pass: only records older than the grace period."""
+        return await self.relay(older_than=self.clock() - RELAY_GRACE)
+
+    async def _relay(self, repo: Repository[Any], *, document_id: Any = None,
+                     older_than: datetime | None = None) -> int:
+        copied = 0
+        while True:
+            batch = await repo.pending_audit(document_id=document_id)
+            done = 0
+            for pending in batch:
+                ids = []
+                for entry in pending.records:
+                    if older_than is not None and entry["at"] > older_than:
+                        continue
+                    copied += await self.log.append_once(entry)
+                    ids.append(entry["_id"])
+                if ids:
+                    await repo.clear_audit(pending.document_id, ids)
+                    done += 1
+            if document_id is not None or not done or len(batch) < 100:
+                return copied

@@ -8,7 +8,6 @@ import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 
@@ -16,8 +15,7 @@ from backend.errors import AuthenticationFailed, Throttled
 from backend.models.sessions import Session
 from backend.models.users import User
 from backend.repositories.base import Clock, utcnow
-from backend.repositories.sessions import SessionRepository
-from backend.repositories.users import UserRepository
+from backend.repositories.registry import Repositories
 from backend.security.passwords import DummyHash
 from backend.security.tokens import TokenIssuer
 from backend.settings import Settings
@@ -62,12 +60,12 @@ class IpThrottle:
 
 
 class AuthService:
-    def __init__(self, db: Any, settings: Settings, *, clock: Clock = utcnow,
+    def __init__(self, repos: Repositories, settings: Settings, *, clock: Clock = utcnow,
                  throttle: IpThrottle | None = None) -> None:
         self.settings = settings
         self.clock = clock
-        self.users = UserRepository(db, clock=clock)
-        self.sessions = SessionRepository(db, clock=clock)
+        self.users = repos.users
+        self.sessions = repos.sessions
         self.tokens = TokenIssuer(settings)
         self.dummy_hash = DummyHash(settings.bcrypt_rounds)
         self.throttle = throttle or IpThrottle(settings.login_ip_max_attempts_per_minute)
@@ -105,7 +103,7 @@ class AuthService:
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = self.clock()
         session = await self.sessions.validate_token(refresh_token, now=now)
-        user = await self.users.find_one({"_id": session.user_id})
+        user = await self.users.find_by_id(session.user_id)
         if user is None or not user.is_active:
             await self.sessions.revoke(session.id, now=now)  # type: ignore[arg-type]
             raise AuthenticationFailed("the account is not active", code="ACCOUNT_INACTIVE")
@@ -120,7 +118,7 @@ class AuthService:
         now = self.clock()
         claims = self.tokens.read_access(access_token, now=now)
         session = await self.sessions.validate_id(claims.session_id, now=now)
-        user = await self.users.find_one({"_id": session.user_id})
+        user = await self.users.find_by_id(session.user_id)
         if user is None or str(user.id) != claims.user_id:
             raise AuthenticationFailed("the session does not match", code="SESSION_INVALID")
         if not user.is_active:

@@ -9,8 +9,8 @@ from bson import ObjectId
 from backend.errors import Conflict, InvalidData, TransitionNotAllowed
 from backend.models.crm_prospects import CrmProspect, ProspectCreate, ProspectStage, ProspectUpdate
 from backend.models.users import User, UserCreate
-from backend.repositories.base import Clock, utcnow
-from backend.repositories.crm_prospects import CrmProspectRepository
+from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
 from backend.services.users import UserService
 
@@ -27,12 +27,12 @@ STAGE_MOVES: dict[ProspectStage, frozenset[ProspectStage]] = {
 
 
 class CrmService:
-    def __init__(self, db: Any, audit: AuditTrail, users: UserService, *,
+    def __init__(self, repos: Repositories, audit: AuditTrail, users: UserService, *,
                  clock: Clock = utcnow) -> None:
         self.audit = audit
         self.clock = clock
         self.users = users
-        self.repo = CrmProspectRepository(db, clock=clock)
+        self.repo = repos.prospects
 
     async def create(self, data: ProspectCreate, *, actor: Actor) -> CrmProspect:
         now = self.clock()
@@ -83,6 +83,12 @@ class CrmService:
                                   action=f"prospect.stage.{stage.value}", reason=reason,
                                   expected_version=expected_version)
 
+    async def get(self, prospect_id: ObjectId | str) -> CrmProspect:
+        return await self.repo.get(prospect_id)
+
+    async def search(self, **filters: Any) -> Page[CrmProspect]:
+        return await self.repo.search(**filters)
+
     async def convert(self, prospect_id: ObjectId | str, account: UserCreate, *,
                       actor: Actor) -> tuple[CrmProspect, User]:
         """Create the client user of a won prospect, once."""
@@ -101,9 +107,7 @@ class CrmService:
         try:
             client = await self.users.create_user(account, actor=actor)
         except BaseException:
-            await self.repo.collection.update_one(
-                {"_id": current.id, "converted_client_id": None},
-                {"$set": {"converted_at": None}})
+            await self.repo.release_conversion(current.id)  # type: ignore[arg-type]
             raise
         converted = await self._change(claimed, {"converted_client_id": client.id},
                                        actor=actor, action="prospect.convert")

@@ -7,14 +7,11 @@ import asyncio
 import hashlib
 import secrets
 from pathlib import Path
-from typing import Any
 
 from bson import ObjectId
-from gridfs import AsyncGridFSBucket
-from gridfs.errors import NoFile
 
 from backend.errors import (
-    FidusError,
+    DocumentCorrupted,
     InvalidData,
     NotFound,
     PayloadTooLarge,
@@ -27,8 +24,8 @@ from backend.models.documents import (
     VerificationStatus,
 )
 from backend.models.users import User
-from backend.repositories.base import Clock, utcnow
-from backend.repositories.documents import DocumentRepository
+from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
 from backend.settings import Settings
 
@@ -40,19 +37,14 @@ _MAGIC = {
 }
 
 
-class DocumentCorrupted(FidusError):
-    code = "DOCUMENT_CORRUPTED"
-    http_status = 500
-
-
 class DocumentService:
-    def __init__(self, db: Any, settings: Settings, audit: AuditTrail, *,
+    def __init__(self, repos: Repositories, settings: Settings, audit: AuditTrail, *,
                  clock: Clock = utcnow) -> None:
-        self.db = db
         self.settings = settings
         self.audit = audit
         self.clock = clock
-        self.repo = DocumentRepository(db, clock=clock)
+        self.repo = repos.documents
+        self.files = repos.kyc_files
         self.storage = (DocumentStorage.GRIDFS if settings.document_storage == "gridfs"
                         else DocumentStorage.FILESYSTEM)
         self.directory = None if self.storage is DocumentStorage.GRIDFS else Path(
@@ -74,9 +66,7 @@ class DocumentService:
 
     async def _store(self, content: bytes, filename: str) -> str:
         if self.directory is None:
-            bucket = AsyncGridFSBucket(self.db, bucket_name="kyc_files")
-            file_id = await bucket.upload_from_stream(filename, content)
-            return str(file_id)
+            return await self.files.put(filename, content)
         key = secrets.token_hex(16)
         path = self.directory / key
         await asyncio.to_thread(self._write_file, path, content)
@@ -88,15 +78,19 @@ class DocumentService:
         path.write_bytes(content)
 
     async def _load(self, document: KycDocument) -> bytes:
-        try:
-            if document.storage is DocumentStorage.GRIDFS:
-                bucket = AsyncGridFSBucket(self.db, bucket_name="kyc_files")
-                stream = await bucket.open_download_stream(ObjectId(document.storage_key))
-                return await stream.read()
+        content: bytes | None
+        if document.storage is DocumentStorage.GRIDFS:
+            content = await self.files.read(document.storage_key)
+        else:
             assert self.directory is not None
-            return await asyncio.to_thread((self.directory / document.storage_key).read_bytes)
-        except (NoFile, FileNotFoundError) as error:
-            raise DocumentCorrupted("the document's content is missing") from error
+            try:
+                content = await asyncio.to_thread(
+                    (self.directory / document.storage_key).read_bytes)
+            except FileNotFoundError:
+                content = None
+        if content is None:
+            raise DocumentCorrupted("the document's content is missing")
+        return content
 
     async def upload(self, user: User, *, document_type: DocumentType, filename: str,
                      mime_type: str, content: bytes) -> KycDocument:
@@ -122,6 +116,15 @@ class DocumentService:
         if hashlib.sha256(content).hexdigest() != document.sha256:
             raise DocumentCorrupted("the document's content does not match its checksum")
         return content
+
+    async def get(self, document_id: ObjectId | str) -> KycDocument:
+        return await self.repo.get(document_id)
+
+    async def for_user(self, user_id: ObjectId) -> list[KycDocument]:
+        return await self.repo.for_user(user_id)
+
+    async def pending(self, *, page: int = 1, page_size: int = 20) -> Page[KycDocument]:
+        return await self.repo.pending(page=page, page_size=page_size)
 
     async def get_for_user(self, document_id: ObjectId | str, user: User) -> KycDocument:
         document = await self.repo.get(document_id)

@@ -21,7 +21,6 @@ import jwt
 from backend.errors import AuthenticationFailed, PermissionDenied, UpstreamUnavailable
 from backend.models.admin_google_sessions import AdminGoogleSession
 from backend.models.users import UserType
-from backend.repositories.admin_google_sessions import AdminGoogleSessionRepository
 from backend.security.tokens import hash_token
 from backend.services import Services
 from backend.services.audit import Actor
@@ -102,7 +101,7 @@ class GoogleSignIn:
         self.clock = services.clock
         self.keys = GoogleKeySet(self.settings.google_jwks_url, clock=services.clock,
                                  transport=transport)
-        self.sessions = AdminGoogleSessionRepository(services.db, clock=services.clock)
+        self.sessions = services.repos.google_sessions
 
     async def verify(self, id_token: str) -> dict[str, Any]:
         """The claims of a genuine, current Google ID token for this application."""
@@ -148,7 +147,7 @@ class GoogleSignIn:
         if email not in allowed:
             raise PermissionDenied("this Google account may not sign in here",
                                    code="GOOGLE_ACCOUNT_NOT_ALLOWED")
-        user = await self.services.users.repo.find_one({"email": email})
+        user = await self.services.users.by_login(email)
         if user is None or user.user_type is not UserType.ADMIN or not user.is_active:
             raise PermissionDenied("no active admin has this e-mail address",
                                    code="GOOGLE_ACCOUNT_NOT_ADMIN")
@@ -168,9 +167,7 @@ class GoogleSignIn:
             updated_at=now,
             version=1,
         )
-        await self.services.audit.change(
-            Actor.user(user.id, user.user_type.value), action="admin.google_sign_in",
-            entity_type="admin_google_session",
-            apply=lambda s: self.sessions.create(record, session=s),
-            entity_id=lambda created: str(created.id))
+        await self.services.audit.create(
+            self.sessions, record, actor=Actor.user(user.id, user.user_type.value),
+            action="admin.google_sign_in", entity_type="admin_google_session")
         return pair

@@ -9,10 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 
-from backend.errors import Conflict, DuplicateEntity, InvalidData, TransitionNotAllowed
+from backend.errors import (
+    Conflict,
+    DuplicateEntity,
+    InvalidData,
+    TransitionNotAllowed,
+    VersionConflict,
+)
 from backend.funds import FundCatalog
 from backend.models.investments import (
     Investment,
@@ -22,11 +26,9 @@ from backend.models.investments import (
 )
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate
 from backend.models.users import AmlStatus, KycStatus, User, UserType
-from backend.repositories._errors import driver_errors
 from backend.repositories.base import Clock, Page, utcnow
-from backend.repositories.investments import InvestmentRepository
-from backend.repositories.mt5_accounts import Mt5AccountRepository
-from backend.repositories.users import UserRepository
+from backend.repositories.investments import InvestmentFilter
+from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
 from backend.services.mt5_accounts import Mt5AccountService
 
@@ -56,19 +58,18 @@ def new_investment_id(day: datetime) -> str:
 
 
 class InvestmentService:
-    def __init__(self, db: Any, funds: FundCatalog, audit: AuditTrail, mt5: Mt5AccountService,
-                 *, clock: Clock = utcnow) -> None:
-        self.db = db
+    def __init__(self, repos: Repositories, funds: FundCatalog, audit: AuditTrail,
+                 mt5: Mt5AccountService, *, clock: Clock = utcnow) -> None:
         self.funds = funds
         self.audit = audit
         self.clock = clock
-        self.repo = InvestmentRepository(db, clock=clock)
-        self.users = UserRepository(db, clock=clock)
+        self.repo = repos.investments
+        self.users = repos.users
         self.mt5 = mt5
-        self.mt5_accounts: Mt5AccountRepository = mt5.repo
+        self.mt5_accounts = repos.mt5_accounts
 
     async def _eligible_client(self, client_id: ObjectId) -> User:
-        client = await self.users.find_one({"_id": client_id})
+        client = await self.users.find_by_id(client_id)
         if client is None or client.user_type is not UserType.CLIENT:
             raise InvalidData("there is no such client", code="CLIENT_NOT_FOUND",
                               details={"client_id": str(client_id)})
@@ -129,6 +130,7 @@ class InvestmentService:
                                   code="MT5_ACCOUNT_MISMATCH")
         now = self.clock()
         investment = Investment(
+            id=ObjectId(),
             investment_id=new_investment_id(now),
             client_id=data.client_id,
             fund_code=data.fund_code,
@@ -146,34 +148,19 @@ class InvestmentService:
             updated_at=now,
             version=1,
         )
-
-        async def apply(session: AsyncClientSession | None) -> Investment:
-            nonlocal mapping
-            created = await self.repo.create(investment, session=session)
-            try:
-                if mapping is None and mt5_account is not None:
-                    link = mt5_account.model_copy(update={"investment_id": created.id})
-                    mapping = await self.mt5.create_mapping(link, actor=actor, session=session)
-                    created = await self.repo.update(
-                        created.id, {"mt5_account_id": mapping.id},  # type: ignore[arg-type]
-                        expected_version=1, session=session)
-                elif mapping is not None and mapping.investment_id is None:
-                    await self._link(mapping, created, actor=actor, now=now, session=session)
-            except BaseException:
-                # Without a transaction nothing rolls the insert back: the caller must not be
-                # left with an investment that has no audit record and blocks a re-entry.
-                if session is None:
-                    await self.repo.collection.delete_one({"_id": created.id})
-                raise
-            return created
-
-        async def remove(created: Investment) -> None:
-            await self.repo.collection.delete_one({"_id": created.id})
-
+        new_mapping = None
+        if mapping is None and mt5_account is not None:
+            new_mapping = self.mt5.build(mt5_account.model_copy(
+                update={"investment_id": investment.id}))
+            new_mapping.id = ObjectId()
+            investment.mt5_account_id = new_mapping.id
         try:
-            created = await self.audit.change(
-                actor, action="investment.create", entity_type="investment", apply=apply,
-                entity_id=lambda inv: inv.investment_id, compensate=remove)
+            # The record stays in the document's outbox until every step is done, so a step
+            # that fails can take the investment back out before anyone saw it audited.
+            created = await self.audit.create(
+                self.repo, investment, actor=actor, action="investment.create",
+                entity_type="investment", entity_id=lambda inv: inv.investment_id,
+                deliver=False)
         except DuplicateEntity as error:
             if (error.details or {}).get("collection") != "investments":
                 raise
@@ -187,21 +174,27 @@ class InvestmentService:
                 field=error.field, details={"field": error.field,
                                             "client_id": str(data.client_id),
                                             "fund_code": data.fund_code}) from error
+        try:
+            if new_mapping is not None:
+                await self.mt5.add_mapping(new_mapping, actor=actor)
+            elif mapping is not None and mapping.investment_id is None:
+                await self._link(mapping, created, actor=actor)
+        except BaseException:
+            await self.repo.withdraw_unaudited(created.id)  # type: ignore[arg-type]
+            raise
+        await self.audit.deliver(self.repo, created.id)
         return CreatedInvestment(created, created=True)
 
-    async def _link(self, mapping: Mt5Account, investment: Investment, *, actor: Actor,
-                    now: datetime, session: AsyncClientSession | None) -> None:
-        """Point an unlinked MT5 mapping at its first investment, with its own audit record."""
-        with driver_errors("mt5_accounts"):
-            linked = await self.mt5_accounts.collection.find_one_and_update(
-                {"_id": mapping.id, "investment_id": None},
-                {"$set": {"investment_id": investment.id, "updated_at": now},
-                 "$inc": {"version": 1}},
-                return_document=ReturnDocument.AFTER, session=session)
-        if linked is not None:
-            await self.audit.record(actor, action="mt5_account.link", entity_type="mt5_account",
-                                    entity_id=str(mapping.id), before=mapping, after=linked,
-                                    session=session)
+    async def _link(self, mapping: Mt5Account, investment: Investment, *, actor: Actor) -> None:
+        """Point an unlinked MT5 mapping at its first investment, with its own audit record;
+        a mapping someone else linked meanwhile is left as it is."""
+        try:
+            await self.audit.update(
+                self.mt5.repo, mapping, {"investment_id": investment.id}, actor=actor,
+                action="mt5_account.link", entity_type="mt5_account",
+                extra_filter={"investment_id": None})
+        except VersionConflict:
+            return
 
     async def get(self, id_: ObjectId | str) -> Investment:
         return await self.repo.get(id_)
@@ -228,8 +221,7 @@ class InvestmentService:
             expected_version=expected_version, entity_id=lambda inv: inv.investment_id)
 
     async def update_performance(self, investment: Investment, current_value: Decimal, *,
-                                 at: datetime,
-                                 session: AsyncClientSession | None = None) -> Investment:
+                                 at: datetime) -> Investment:
         """Current value, gain and return from MT5 equity. Valuations are not audited one by
         one (they come every sync); the equity history keeps them."""
         # An account can show negative equity; the investment is then worth nothing, and its
@@ -240,38 +232,17 @@ class InvestmentService:
             investment.id,  # type: ignore[arg-type]
             {"current_value": value, "gain_amount": gain,
              "return_pct": return_pct, "performance_updated_at": at},
-            expected_version=investment.version, session=session)
+            expected_version=investment.version)
 
     async def list_with_client_names(
-        self, query: dict[str, Any], *, page: int = 1, page_size: int = 20
+        self, *, client_id: ObjectId | None = None, fund_code: str | None = None,
+        status: InvestmentStatus | None = None, page: int = 1, page_size: int = 20,
     ) -> tuple[list[InvestmentWithClient], int]:
-        """A page of investments with their clients' names in one round trip ($lookup)."""
-        if page < 1 or not 1 <= page_size <= 100:
-            raise InvalidData("page must be at least 1 and page_size between 1 and 100",
-                              code="INVALID_PAGINATION")
-        [facets] = await self.repo.aggregate([
-            {"$match": query},
-            {"$facet": {
-                "total": [{"$count": "n"}],
-                "items": [
-                    {"$sort": {"created_at": -1, "_id": -1}},
-                    {"$skip": (page - 1) * page_size},
-                    {"$limit": page_size},
-                    {"$lookup": {"from": "users", "localField": "client_id",
-                                 "foreignField": "_id", "as": "_client",
-                                 "pipeline": [{"$project": {"first_name": 1,
-                                                            "last_name": 1}}]}},
-                ],
-            }},
-        ])
-        total = facets["total"][0]["n"] if facets["total"] else 0
-        rows = []
-        for raw in facets["items"]:
-            client = raw.pop("_client", [])
-            name = f"{client[0]['first_name']} {client[0]['last_name']}" if client else None
-            rows.append(InvestmentWithClient(Investment.from_document(raw), name))
-        return rows, total
+        """A page of investments with their clients' names in one round trip."""
+        rows, total = await self.repo.list_with_client_names(
+            InvestmentFilter(client_id=client_id, fund_code=fund_code, status=status),
+            page=page, page_size=page_size)
+        return [InvestmentWithClient(investment, name) for investment, name in rows], total
 
     async def search(self, **filters: Any) -> Page[Investment]:
         return await self.repo.search(**filters)
-

@@ -5,25 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from backend.errors import InvalidData
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate, Mt5AccountUpdate, SyncStatus
 from backend.models.users import UserType
-from backend.repositories.base import Clock, utcnow
-from backend.repositories.mt5_accounts import Mt5AccountRepository
-from backend.repositories.users import UserRepository
-from backend.security.crypto import FieldCipher
+from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
 
 
 class Mt5AccountService:
-    def __init__(self, db: Any, cipher: FieldCipher, audit: AuditTrail, *,
+    def __init__(self, repos: Repositories, audit: AuditTrail, *,
                  clock: Clock = utcnow) -> None:
         self.clock = clock
         self.audit = audit
-        self.repo = Mt5AccountRepository(db, cipher=cipher, clock=clock)
-        self.users = UserRepository(db, clock=clock)
+        self.repo = repos.mt5_accounts
+        self.users = repos.users
 
     def build(self, data: Mt5AccountCreate) -> Mt5Account:
         now = self.clock()
@@ -45,24 +42,32 @@ class Mt5AccountService:
         )
 
     async def _check_client(self, client_id: ObjectId) -> None:
-        client = await self.users.find_one({"_id": client_id})
+        client = await self.users.find_by_id(client_id)
         if client is None or client.user_type is not UserType.CLIENT:
             raise InvalidData("the MT5 account must belong to an existing client",
                               code="CLIENT_NOT_FOUND", details={"client_id": str(client_id)})
 
     async def create_mapping(self, data: Mt5AccountCreate, *, actor: Actor,
-                             session: AsyncClientSession | None = None) -> Mt5Account:
+                             deliver: bool = True) -> Mt5Account:
         await self._check_client(data.client_id)
         account = self.build(data)
-        if session is not None:
-            created = await self.repo.create(account, session=session)
-            await self.audit.record(actor, action="mt5_account.create",
-                                    entity_type="mt5_account", entity_id=str(created.id),
-                                    after=created, session=session)
-            return created
+        return await self.audit.create(self.repo, account, actor=actor,
+                                       action="mt5_account.create", entity_type="mt5_account",
+                                       deliver=deliver)
 
+    async def add_mapping(self, account: Mt5Account, *, actor: Actor) -> Mt5Account:
+        """Store a mapping built by `build` (the caller checked its client)."""
         return await self.audit.create(self.repo, account, actor=actor,
                                        action="mt5_account.create", entity_type="mt5_account")
+
+    async def for_client(self, client_id: ObjectId) -> list[Mt5Account]:
+        return await self.repo.for_client(client_id)
+
+    async def get(self, account_id: ObjectId | str) -> Mt5Account:
+        return await self.repo.get(account_id)
+
+    async def search(self, **filters: Any) -> Page[Mt5Account]:
+        return await self.repo.search(**filters)
 
     async def update_mapping(self, account_id: ObjectId | str, data: Mt5AccountUpdate, *,
                              actor: Actor) -> Mt5Account:

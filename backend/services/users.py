@@ -22,9 +22,8 @@ from backend.models.users import (
     UserType,
     UserUpdate,
 )
-from backend.repositories.base import Clock, utcnow
-from backend.repositories.sessions import SessionRepository
-from backend.repositories.users import UserRepository
+from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.registry import Repositories
 from backend.security.passwords import check_password_policy, hash_password, verify_password
 from backend.services.audit import Actor, AuditTrail
 from backend.settings import Settings
@@ -55,13 +54,13 @@ def new_user_id() -> str:
 
 
 class UserService:
-    def __init__(self, db: Any, settings: Settings, audit: AuditTrail, *,
+    def __init__(self, repos: Repositories, settings: Settings, audit: AuditTrail, *,
                  clock: Clock = utcnow) -> None:
         self.settings = settings
         self.clock = clock
         self.audit = audit
-        self.repo = UserRepository(db, clock=clock)
-        self.sessions = SessionRepository(db, clock=clock)
+        self.repo = repos.users
+        self.sessions = repos.sessions
 
     async def create_user(self, data: UserCreate, *, actor: Actor,
                           kyc_status: KycStatus = KycStatus.PENDING) -> User:
@@ -92,6 +91,21 @@ class UserService:
 
     async def get(self, user_id: ObjectId | str) -> User:
         return await self.repo.get(user_id)
+
+    async def by_login(self, login: str) -> User | None:
+        return await self.repo.by_login(login)
+
+    async def any_admin(self) -> bool:
+        return bool(await self.repo.by_type(UserType.ADMIN, active_only=False))
+
+    async def any_user(self) -> bool:
+        return not await self.repo.is_empty()
+
+    async def search(self, **filters: Any) -> Page[User]:
+        return await self.repo.search(**filters)
+
+    async def statistics(self) -> dict[str, Any]:
+        return await self.repo.statistics()
 
     async def _update(self, user: User, changes: dict[str, Any], *, actor: Actor, action: str,
                       reason: str | None = None, expected_version: int | None = None) -> User:

@@ -405,7 +405,7 @@ class SyncJob:
         if account.investment_id is not None:
             carried = {"$or": [carried, {"_id": account.investment_id, "mt5_account_id": None}]}
         with driver_errors("investments"):
-            cursor = self.investments.repo.collection.find(
+            cursor = self.investments.repo._collection.find(
                 {**carried, "status": {"$in": sorted(_VALUED_STATUSES)}},
                 sort=[("deposit_date", 1), ("investment_id", 1)], session=session)
             investments = [Investment.from_document(raw) async for raw in cursor]
@@ -422,7 +422,7 @@ class SyncJob:
         shares = split_by_principal(info.equity, [i.principal_amount for i in investments])
         for investment, value in zip(investments, shares, strict=True):
             await self.investments.update_performance(
-                investment, value, at=info.as_of, session=session)
+                investment, value, at=info.as_of)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:

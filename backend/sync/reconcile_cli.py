@@ -13,7 +13,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
-from backend.services.reconciliation import ReconciliationService
+from backend.services import Services
 from backend.settings import Settings
 
 COLUMNS = ("kind", "client", "fund", "account", "amount", "currency", "deal tickets",
@@ -40,8 +40,8 @@ async def _reconcile(ctx: Context) -> Outcome:
         except InvalidId as error:
             raise CommandRefused(f"--client {ctx.args.client!r} is not a client id") from error
     with ctx.track("reconciling") as progress:
-        found = await ReconciliationService(ctx.db).breaks(client_id=client_id,
-                                                           fund_code=ctx.args.fund)
+        found = await Services(ctx.db, ctx.settings).reconciliation.breaks(
+            client_id=client_id, fund_code=ctx.args.fund)
         progress(1, 1)
     rows = [[b.kind.value, b.client_name or b.client_id, b.fund_code, b.account_id or "",
              b.amount, b.currency, ", ".join(str(t) for t in b.deal_tickets),

@@ -8,7 +8,7 @@ from bson import ObjectId
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep
+from backend.api.deps import AdminUser, ObjectIdQuery, PageDep, ServicesDep
 from backend.api.schemas import PageOf, signed_in
 from backend.models.audit_log import AuditRecordRead
 
@@ -28,13 +28,13 @@ async def search_audit(
     entity_type: Annotated[str | None, Query(pattern="^[a-z][a-z0-9_]{1,39}$",
                                              examples=["investment"])] = None,
     entity_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-    actor_id: Annotated[str | None, Query(pattern="^[0-9a-f]{24}$")] = None,
+    actor_id: ObjectIdQuery = None,
     action: Annotated[str | None, Query(min_length=3, max_length=100,
                                         examples=["user.kyc.approved"])] = None,
     since: Annotated[AwareDatetime | None, Query(description="at or after (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="before (exclusive)")] = None,
 ) -> PageOf[AuditRecordRead]:
-    page = await services.audit.log.search(
+    page = await services.audit.search(
         entity_type=entity_type, entity_id=entity_id,
         actor_id=ObjectId(actor_id) if actor_id else None, action=action, since=since,
         until=until, page=pagination.page, page_size=pagination.page_size)

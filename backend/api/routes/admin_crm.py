@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from bson import ObjectId
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, status
 from pydantic import AwareDatetime, SecretStr
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep, StaffUser
+from backend.api.deps import AdminUser, ObjectIdPath, ObjectIdQuery, PageDep, ServicesDep, StaffUser
 from backend.api.schemas import (
     PageOf,
     ProspectConversion,
@@ -28,8 +28,7 @@ from backend.models.users import UserCreate, UserRead, UserType
 
 router = APIRouter(prefix="/admin/crm/prospects", tags=["admin: CRM"])
 
-ObjectIdHex = "^[0-9a-f]{24}$"
-ProspectId = Annotated[str, Path(pattern=ObjectIdHex, description="the prospect's id")]
+ProspectId = ObjectIdPath
 
 _CREATE_EXAMPLES: dict[str, Any] = {
     "lead": {"summary": "A new lead", "value": {
@@ -52,11 +51,11 @@ async def list_prospects(
     services: ServicesDep,
     pagination: PageDep,
     stage: ProspectStage | None = None,
-    assigned_to: Annotated[str | None, Query(pattern=ObjectIdHex)] = None,
+    assigned_to: ObjectIdQuery = None,
     follow_up_due_by: AwareDatetime | None = None,
 ) -> PageOf[ProspectRead]:
     due: datetime | None = follow_up_due_by
-    page = await services.crm.repo.search(
+    page = await services.crm.search(
         stage=stage, assigned_to=ObjectId(assigned_to) if assigned_to else None,
         follow_up_due_by=due, page=pagination.page, page_size=pagination.page_size)
     return PageOf[ProspectRead].of(page, ProspectRead.model_validate)
@@ -85,7 +84,7 @@ async def create_prospect(
 )
 async def get_prospect(prospect_id: ProspectId, staff: StaffUser,
                        services: ServicesDep) -> ProspectRead:
-    return ProspectRead.model_validate(await services.crm.repo.get(prospect_id))
+    return ProspectRead.model_validate(await services.crm.get(prospect_id))
 
 
 @router.patch(
@@ -122,7 +121,7 @@ async def move_prospect(prospect_id: ProspectId, body: ProspectStageMove, staff:
 )
 async def convert_prospect(prospect_id: ProspectId, body: ProspectConversionRequest,
                            admin: AdminUser, services: ServicesDep) -> ProspectConversion:
-    prospect = await services.crm.repo.get(prospect_id)
+    prospect = await services.crm.get(prospect_id)
     account = UserCreate(
         email=body.email or prospect.email, username=body.username,
         password=SecretStr(body.password.get_secret_value()), first_name=body.first_name,

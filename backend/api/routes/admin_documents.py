@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep
+from backend.api.deps import AdminUser, ObjectIdPath, PageDep, ServicesDep
 from backend.api.schemas import PageOf, signed_in
 from backend.models.documents import DocumentRead, DocumentReview
 from backend.services.documents import ALLOWED_MIME_TYPES
 
 router = APIRouter(prefix="/admin/documents", tags=["admin: documents"])
 
-DocumentId = Annotated[str, Path(pattern="^[0-9a-f]{24}$", description="the document's id")]
+DocumentId = ObjectIdPath
 
 #: The content types a document download can have, for the OpenAPI document.
 DOWNLOAD_CONTENT = {
@@ -42,8 +41,8 @@ def attachment(content: bytes, *, mime_type: str, filename: str) -> Response:
 )
 async def pending_documents(admin: AdminUser, services: ServicesDep,
                             pagination: PageDep) -> PageOf[DocumentRead]:
-    page = await services.documents.repo.pending(page=pagination.page,
-                                                 page_size=pagination.page_size)
+    page = await services.documents.pending(page=pagination.page,
+                                            page_size=pagination.page_size)
     return PageOf[DocumentRead].of(page, DocumentRead.model_validate)
 
 
@@ -56,7 +55,7 @@ async def pending_documents(admin: AdminUser, services: ServicesDep,
 )
 async def document_content(document_id: DocumentId, admin: AdminUser,
                            services: ServicesDep) -> Response:
-    document = await services.documents.repo.get(document_id)
+    document = await services.documents.get(document_id)
     content = await services.documents.download(document)
     return attachment(content, mime_type=document.mime_type,
                       filename=document.original_filename)

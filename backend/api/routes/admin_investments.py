@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from bson import ObjectId
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep, StaffUser
+from backend.api.deps import (
+    AdminUser,
+    FundCodeQuery,
+    ObjectIdPath,
+    ObjectIdQuery,
+    PageDep,
+    ServicesDep,
+    StaffUser,
+)
 from backend.api.schemas import InvestmentListItem, PageOf, signed_in
 from backend.models.investments import (
     IdempotencyKey,
@@ -19,8 +27,7 @@ from backend.models.investments import (
 
 router = APIRouter(prefix="/admin/investments", tags=["admin: investments"])
 
-ObjectIdHex = "^[0-9a-f]{24}$"
-InvestmentKey = Annotated[str, Path(pattern=ObjectIdHex, description="the investment's id")]
+InvestmentKey = ObjectIdPath
 
 _CREATE_EXAMPLES: dict[str, Any] = {
     "core": {"summary": "At the CORE fund's minimum", "value": {
@@ -40,19 +47,13 @@ async def list_investments(
     staff: StaffUser,
     services: ServicesDep,
     pagination: PageDep,
-    client_id: Annotated[str | None, Query(pattern=ObjectIdHex)] = None,
-    fund_code: Annotated[str | None, Query(pattern="^[A-Z][A-Z0-9_]{1,15}$")] = None,
+    client_id: ObjectIdQuery = None,
+    fund_code: FundCodeQuery = None,
     investment_status: Annotated[InvestmentStatus | None, Query(alias="status")] = None,
 ) -> PageOf[InvestmentListItem]:
-    query: dict[str, Any] = {}
-    if client_id:
-        query["client_id"] = ObjectId(client_id)
-    if fund_code:
-        query["fund_code"] = fund_code
-    if investment_status:
-        query["status"] = investment_status.value
     rows, total = await services.investments.list_with_client_names(
-        query, page=pagination.page, page_size=pagination.page_size)
+        client_id=ObjectId(client_id) if client_id else None, fund_code=fund_code,
+        status=investment_status, page=pagination.page, page_size=pagination.page_size)
     items = [
         InvestmentListItem.model_validate(
             {**InvestmentRead.model_validate(row.investment).model_dump(),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from bson import ObjectId
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, status
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep
+from backend.api.deps import (
+    AdminUser,
+    FundCodeQuery,
+    ObjectIdPath,
+    ObjectIdQuery,
+    PageDep,
+    ServicesDep,
+)
 from backend.api.schemas import PageOf, signed_in
 from backend.models.mt5_accounts import (
     Mt5AccountCreate,
@@ -18,8 +23,7 @@ from backend.models.mt5_accounts import (
 
 router = APIRouter(prefix="/admin/mt5/accounts", tags=["admin: MT5"])
 
-ObjectIdHex = "^[0-9a-f]{24}$"
-AccountKey = Annotated[str, Path(pattern=ObjectIdHex, description="the mapping's id")]
+AccountKey = ObjectIdPath
 
 
 @router.get(
@@ -32,11 +36,11 @@ async def list_mappings(
     admin: AdminUser,
     services: ServicesDep,
     pagination: PageDep,
-    client_id: Annotated[str | None, Query(pattern=ObjectIdHex)] = None,
-    fund_code: Annotated[str | None, Query(pattern="^[A-Z][A-Z0-9_]{1,15}$")] = None,
+    client_id: ObjectIdQuery = None,
+    fund_code: FundCodeQuery = None,
     sync_status: SyncStatus | None = None,
 ) -> PageOf[Mt5AccountRead]:
-    page = await services.mt5.repo.search(
+    page = await services.mt5.search(
         client_id=ObjectId(client_id) if client_id else None, fund_code=fund_code,
         sync_status=sync_status.value if sync_status else None,
         page=pagination.page, page_size=pagination.page_size)
@@ -64,7 +68,7 @@ async def create_mapping(body: Mt5AccountCreate, admin: AdminUser,
 )
 async def get_mapping(account_id: AccountKey, admin: AdminUser,
                       services: ServicesDep) -> Mt5AccountRead:
-    return Mt5AccountRead.model_validate(await services.mt5.repo.get(account_id))
+    return Mt5AccountRead.model_validate(await services.mt5.get(account_id))
 
 
 @router.patch(

@@ -7,16 +7,15 @@ Included under `/api/v1` like the other routers, so the route is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from bson import ObjectId
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from backend.api.deps import AdminUser, ServicesDep
+from backend.api.deps import AdminUser, FundCodeQuery, ObjectIdQuery, ServicesDep
 from backend.api.schemas import signed_in
 from backend.models._types import SignedMoney
-from backend.services.reconciliation import BreakKind, ReconciliationService
+from backend.services.reconciliation import BreakKind
 
 router = APIRouter(prefix="/admin/reconciliation", tags=["admin: reconciliation"])
 
@@ -52,10 +51,10 @@ class ReconciliationReport(BaseModel):
 async def list_breaks(
     admin: AdminUser,
     services: ServicesDep,
-    client_id: Annotated[str | None, Query(pattern="^[0-9a-f]{24}$")] = None,
-    fund_code: Annotated[str | None, Query(pattern="^[A-Z][A-Z0-9_]{1,15}$")] = None,
+    client_id: ObjectIdQuery = None,
+    fund_code: FundCodeQuery = None,
 ) -> ReconciliationReport:
-    found = await ReconciliationService(services.db).breaks(
+    found = await services.reconciliation.breaks(
         client_id=ObjectId(client_id) if client_id else None, fund_code=fund_code)
     items = [ReconciliationBreakRead.model_validate(b, from_attributes=True) for b in found]
     return ReconciliationReport(breaks=items, total=len(items))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Query, status
 
-from backend.api.deps import AdminUser, PageDep, ServicesDep, StaffUser
+from backend.api.deps import AdminUser, ObjectIdPath, PageDep, ServicesDep, StaffUser
 from backend.api.schemas import (
     DeactivationRequest,
     PageOf,
@@ -28,8 +28,7 @@ from backend.models.users import (
 
 router = APIRouter(prefix="/admin/users", tags=["admin: users"])
 
-UserId = Annotated[str, Path(pattern="^[0-9a-f]{24}$", description="the user's id",
-                             examples=["665f1c2ab8e4a1d2c3b4a5f6"])]
+UserId = ObjectIdPath
 
 _CREATE_EXAMPLES: dict[str, Any] = {
     "client": {"summary": "A new client", "value": {
@@ -54,7 +53,7 @@ async def list_users(
     is_active: bool | None = None,
     kyc_status: KycStatus | None = None,
 ) -> PageOf[UserRead]:
-    page = await services.users.repo.search(
+    page = await services.users.search(
         text=q, user_type=user_type, is_active=is_active,
         kyc_status=kyc_status.value if kyc_status else None,
         page=pagination.page, page_size=pagination.page_size)
@@ -68,7 +67,7 @@ async def list_users(
     responses=signed_in(),
 )
 async def user_statistics(staff: StaffUser, services: ServicesDep) -> UserStatistics:
-    return UserStatistics.model_validate(await services.users.repo.statistics())
+    return UserStatistics.model_validate(await services.users.statistics())
 
 
 @router.post(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from backend.api.deps import ClientUser, PageDep, ServicesDep
+from backend.api.deps import ClientUser, ObjectIdPath, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
 from backend.errors import NotFound, PayloadTooLarge
@@ -20,7 +20,6 @@ from backend.models.users import ProfileUpdate, UserRead
 
 router = APIRouter(prefix="/client", tags=["client"])
 
-ObjectIdHex = "^[0-9a-f]{24}$"
 
 
 @router.get(
@@ -64,7 +63,7 @@ async def my_investments(client: ClientUser, services: ServicesDep,
     responses=signed_in(404),
 )
 async def my_investment(
-    investment_id: Annotated[str, Path(pattern=ObjectIdHex)],
+    investment_id: ObjectIdPath,
     client: ClientUser,
     services: ServicesDep,
 ) -> InvestmentRead:
@@ -82,7 +81,7 @@ async def my_investment(
 )
 async def my_mt5_accounts(client: ClientUser,
                           services: ServicesDep) -> list[Mt5AccountSummary]:
-    accounts = await services.mt5.repo.for_client(client.user.id)  # type: ignore[arg-type]
+    accounts = await services.mt5.for_client(client.user.id)  # type: ignore[arg-type]
     return [Mt5AccountSummary.model_validate(account) for account in accounts
             if account.is_active]
 
@@ -94,7 +93,7 @@ async def my_mt5_accounts(client: ClientUser,
     responses=signed_in(),
 )
 async def my_documents(client: ClientUser, services: ServicesDep) -> list[DocumentRead]:
-    documents = await services.documents.repo.for_user(client.user.id)  # type: ignore[arg-type]
+    documents = await services.documents.for_user(client.user.id)  # type: ignore[arg-type]
     return [DocumentRead.model_validate(document) for document in documents]
 
 
@@ -132,7 +131,7 @@ async def upload_document(
                **signed_in(404)},
 )
 async def my_document_content(
-    document_id: Annotated[str, Path(pattern=ObjectIdHex)],
+    document_id: ObjectIdPath,
     client: ClientUser,
     services: ServicesDep,
 ) -> Response:
