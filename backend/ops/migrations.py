@@ -139,10 +139,10 @@ async def migration_lock(
     while not await held.locks.acquire(LOCK_NAME, owner=held.owner, seconds=LEASE_SECONDS):
         if clock() >= deadline:
             holder = await held.locks.holder(LOCK_NAME)
+            who, since = (holder.owner, holder.acquired_at) if holder else ("?", "?")
             raise MigrationLocked(
-                f"another migration run holds the lock (owner {holder.owner if holder else '?'}"
-                f", since {holder.acquired_at if holder else '?'}); try again when it has "
-                "finished")
+                f"another migration run holds the lock (owner {who}, since {since}); try "
+                "again when it has finished")
         await sleep(poll)
     heartbeat = asyncio.create_task(_renew_while_held(held, sleep))
     try:
