@@ -13,7 +13,7 @@ import pytest
 
 BACKEND = Path(__file__).resolve().parent.parent / "backend"
 #: The layers above the repositories: they call services or repositories, never the driver.
-UPPER_LAYERS = ("api", "services")
+UPPER_LAYERS = ("api", "services", "sync")
 DRIVER_MODULES = ("pymongo", "gridfs", "motor", "bson.son")
 #: The generic query methods of `Repository`, for subclasses only.
 PROTECTED_REPOSITORY_METHODS = frozenset({

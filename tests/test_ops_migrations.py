@@ -16,13 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from backend.ops import migrations as ops
 from backend.settings import Settings
 from tests import ops_factories as f
-from tests.support import WRITE_COMMANDS, CommandRecorder
+from tests.support import WRITE_COMMANDS, CommandRecorder, ManualClock
 
 STEP = """
-import asyncio
-
 async def up(db):
-    await asyncio.sleep({delay})
     await db["journal"].insert_one({{"event": "up {tag}"}})
 
 async def down(db):
@@ -30,9 +27,9 @@ async def down(db):
 """
 
 
-def write(directory: Path, version: str, name: str, tag: str, delay: float = 0.0) -> Path:
+def write(directory: Path, version: str, name: str, tag: str) -> Path:
     path = directory / f"m{version}_{name}.py"
-    path.write_text(textwrap.dedent(STEP.format(tag=tag, delay=delay)))
+    path.write_text(textwrap.dedent(STEP.format(tag=tag)))
     return path
 
 
@@ -82,29 +79,48 @@ async def test_a_changed_applied_file_is_refused(db: AsyncDatabase[dict[str, Any
     assert await _journal(db) == ["up a", "up b"]  # the third did not run either
 
 
+def runs_on(clock: ManualClock) -> dict[str, Any]:
+    return {"clock": clock.now, "sleep": clock.sleep}
+
+
 async def test_two_concurrent_runs_do_not_interleave(db: AsyncDatabase[dict[str, Any]],
                                                      tmp_path: Path) -> None:
-    directory = tmp_path / "slow"
+    directory = tmp_path / "two"
     directory.mkdir()
-    write(directory, "20261001000000", "slow_one", "1", delay=0.3)
-    write(directory, "20261002000000", "slow_two", "2", delay=0.3)
+    write(directory, "20261001000000", "one", "1")
+    write(directory, "20261002000000", "two", "2")
+    clock = ManualClock(f.T0)
 
-    first, second = await asyncio.gather(
-        ops.migrate_up(db, directory=directory, lock_wait=10),
-        ops.migrate_up(db, directory=directory, lock_wait=10),
-    )
+    runs = [asyncio.create_task(ops.migrate_up(db, directory=directory, lock_wait=10,
+                                               **runs_on(clock))) for _ in range(2)]
+    # The clock stands still: whichever run waits for the lock waits until the other is done.
+    done, waiting = await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+    assert any(len(run.result().done) == 2 for run in done)
+    for run in waiting:
+        await clock.settled(run)
+        await clock.advance(1)  # its next look at the lock
+    first, second = [run.result() for run in runs]
     assert sorted(len(r.done) for r in (first, second)) == [0, 2]
     assert await _journal(db) == ["up 1", "up 2"]
 
-    async def hold_lock() -> None:
-        async with ops.migration_lock(db, owner="other-host:1"):
-            await asyncio.sleep(0.5)
+    async with ops.migration_lock(db, owner="other-host:1"):
+        with pytest.raises(ops.MigrationLocked, match="other-host:1"):
+            await ops.migrate_up(db, directory=directory, lock_wait=0)
 
-    holder = asyncio.create_task(hold_lock())
-    await asyncio.sleep(0.1)
-    with pytest.raises(ops.MigrationLocked, match="other-host:1"):
-        await ops.migrate_up(db, directory=directory, lock_wait=0)
-    await holder
+
+async def test_a_run_waits_for_the_lock_as_long_as_it_was_told_and_no_longer(
+        db: AsyncDatabase[dict[str, Any]], migrations_dir: Path) -> None:
+    clock = ManualClock(f.T0)
+    async with ops.migration_lock(db, owner="other-host:1", **runs_on(clock)):
+        run = asyncio.create_task(ops.migrate_up(db, directory=migrations_dir, lock_wait=30,
+                                                 **runs_on(clock)))
+        await clock.settled(run)
+        await clock.advance(29.5)
+        assert not run.done(), "still inside its 30 s"
+        await clock.advance(1)
+        with pytest.raises(ops.MigrationLocked, match="other-host:1"):
+            await run
+    assert await _journal(db) == []
 
 
 async def test_an_expired_lease_is_taken_over(db: AsyncDatabase[dict[str, Any]],
@@ -196,11 +212,11 @@ async def test_cli_migrate_status_and_down(db: AsyncDatabase[dict[str, Any]], se
 
 
 SLOW_COUNTED = """
-import asyncio
+from tests.support import ManualClock
 
 async def up(db):
     await db["counter"].update_one({"_id": 1}, {"$inc": {"n": 1}}, upsert=True)
-    await asyncio.sleep(1.2)
+    await ManualClock.current().sleep(1200)  # twice the lease
 
 async def down(db):
     pass
@@ -208,16 +224,22 @@ async def down(db):
 
 
 async def test_a_long_step_keeps_its_lease_so_a_second_run_cannot_run_it_again(
-        db: AsyncDatabase[dict[str, Any]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        db: AsyncDatabase[dict[str, Any]], tmp_path: Path) -> None:
     (tmp_path / "m20990101000000_slow.py").write_text(SLOW_COUNTED)
-    monkeypatch.setattr(ops, "LEASE_SECONDS", 0.6)  # the step outlives the lease twice
-
-    async def second() -> ops.MigrateReport:
-        await asyncio.sleep(0.3)
-        return await ops.migrate_up(db, directory=tmp_path, lock_wait=10)
-
-    first, later = await asyncio.gather(ops.migrate_up(db, directory=tmp_path), second())
+    assert ops.LEASE_SECONDS == 600  # the step outlives the lease twice
+    clock = ManualClock(f.T0)
+    with clock.in_use():
+        running = asyncio.create_task(ops.migrate_up(db, directory=tmp_path, **runs_on(clock)))
+        await clock.settled(running)  # inside its step
+        waiting = asyncio.create_task(ops.migrate_up(db, directory=tmp_path, lock_wait=3600,
+                                                     **runs_on(clock)))
+        await clock.settled(waiting)  # refused the lock, looking again later
+        for _ in range(6):  # the step's 20 minutes, a heartbeat due every 200 s
+            await clock.advance(ops.LEASE_SECONDS / 3)
+        first = await running
+        await clock.settled(waiting)
+        await clock.advance(1)
+        later = await waiting
 
     counter = await db["counter"].find_one({"_id": 1})
     assert counter is not None and counter["n"] == 1
@@ -226,12 +248,12 @@ async def test_a_long_step_keeps_its_lease_so_a_second_run_cannot_run_it_again(
 
 
 LOSES_LOCK = """
-import asyncio
+from tests.support import ManualClock
 
 async def up(db):
     await db["journal"].insert_one({{"event": "up"}})
     await db["locks"].{action}
-    await asyncio.sleep(0.2)
+    await ManualClock.current().sleep(600)
 
 async def down(db):
     pass
@@ -243,13 +265,18 @@ async def down(db):
     'delete_one({"_id": "migrations"})',
 ])
 async def test_a_run_that_lost_its_lock_does_not_record_the_step(
-        db: AsyncDatabase[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        action: str) -> None:
+        db: AsyncDatabase[dict[str, Any]], tmp_path: Path, action: str) -> None:
     (tmp_path / "m20990101000000_lost.py").write_text(LOSES_LOCK.format(action=action))
-    monkeypatch.setattr(ops, "LEASE_SECONDS", 0.15)  # heartbeats while the step sleeps
-
-    with pytest.raises(ops.MigrationLockLost, match="20990101000000_lost") as caught:
-        await ops.migrate_up(db, directory=tmp_path)
+    clock = ManualClock(f.T0)
+    with clock.in_use():
+        run = asyncio.create_task(ops.migrate_up(db, directory=tmp_path, **runs_on(clock)))
+        await clock.settled(run)
+        assert clock.sleeping == 2, "the step and the heartbeat"
+        await clock.advance(ops.LEASE_SECONDS / 3)
+        assert clock.sleeping == 1, "the heartbeat found the lease lost and stopped"
+        await clock.advance(ops.LEASE_SECONDS)
+        with pytest.raises(ops.MigrationLockLost, match="20990101000000_lost") as caught:
+            await run
 
     assert "\n" not in str(caught.value)
     assert await db["migrations"].count_documents({}) == 0

@@ -31,6 +31,7 @@ from pymongo import DeleteOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from backend.models.dedupe_quarantine import QuarantinedDocument, QuarantineSource
 from backend.ops._audit import record_script_run
 from backend.ops._cli import (
     CommandRefused,
@@ -42,6 +43,7 @@ from backend.ops._cli import (
     run_command,
 )
 from backend.repositories.base import utcnow
+from backend.repositories.dedupe_quarantine import DedupeQuarantineRepository
 from backend.settings import Settings
 
 RULE = "same client_id, fund_code, principal_amount and deposit_date; not cancelled"
@@ -161,15 +163,16 @@ async def _quarantine_batch(
     pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]],
     report: DedupeReport,
 ) -> None:
+    quarantine = DedupeQuarantineRepository(db)
     now = utcnow()
-    records = [
-        {"run_id": report.run_id, "source_collection": "investments",
-         "original_id": dup["_id"], "kept_id": kept["_id"], "document": dict(dup),
-         "reason": f"duplicate investment ({RULE}); kept the {report.keep}",
-         "quarantined_at": now, "restored_at": None}
+    await quarantine.quarantine([
+        QuarantinedDocument(
+            run_id=report.run_id, source_collection=QuarantineSource.INVESTMENTS,
+            original_id=dup["_id"], kept_id=kept["_id"], document=dict(dup),
+            reason=f"duplicate investment ({RULE}); kept the {report.keep}",
+            quarantined_at=now, restored_at=None)
         for kept, dup in pairs
-    ]
-    await db["dedupe_quarantine"].insert_many(records, ordered=True)
+    ])
     deletes = [DeleteOne(dict(dup)) for _, dup in pairs]
     result = await db["investments"].bulk_write(deletes, ordered=False)
     report.quarantined += result.deleted_count
@@ -179,8 +182,7 @@ async def _quarantine_batch(
     cursor = db["investments"].find({"_id": {"$in": ids}}, {"_id": 1})
     still_there = [d["_id"] async for d in cursor]
     if still_there:
-        await db["dedupe_quarantine"].delete_many(
-            {"run_id": report.run_id, "original_id": {"$in": still_there}})
+        await quarantine.withdraw(report.run_id, original_ids=still_there)
         report.changed_meanwhile.extend(str(i) for i in still_there)
 
 
@@ -199,33 +201,31 @@ async def rollback(db: AsyncDatabase[dict[str, Any]], run_id: str) -> RollbackRe
     taken by a different document, or the unique rule index refuses it) stays in quarantine and
     is reported.
     """
-    quarantine = db["dedupe_quarantine"]
+    quarantine = DedupeQuarantineRepository(db)
     report = RollbackReport(run_id=run_id)
-    records = [r async for r in quarantine.find({"run_id": run_id}, sort=[("_id", 1)])]
+    records = await quarantine.of_run(run_id)
     if not records:
         raise CommandRefused(f"no quarantined documents under run id {run_id!r}")
-    pending = [r for r in records if r.get("restored_at") is None]
+    pending = [r for r in records if r.restored_at is None]
     report.already_present = len(records) - len(pending)
     failed: dict[int, str] = {}
     if pending:
         try:
-            await db["investments"].insert_many([r["document"] for r in pending], ordered=False)
+            await db["investments"].insert_many([r.document for r in pending], ordered=False)
         except BulkWriteError as error:
             for item in (error.details or {}).get("writeErrors", []):
                 failed[item["index"]] = str(item.get("errmsg", "refused"))
-    restored_ids = []
+    restored: list[QuarantinedDocument] = []
     for index, record in enumerate(pending):
         if index in failed:
-            existing = await db["investments"].find_one({"_id": record["original_id"]})
-            if existing != record["document"]:
-                report.conflicts.append({"id": str(record["original_id"]),
+            existing = await db["investments"].find_one({"_id": record.original_id})
+            if existing != record.document:
+                report.conflicts.append({"id": str(record.original_id),
                                          "reason": failed[index].splitlines()[0][:200]})
                 continue
-        restored_ids.append(record["_id"])
-    if restored_ids:
-        await quarantine.update_many({"_id": {"$in": restored_ids}},
-                                     {"$set": {"restored_at": utcnow()}})
-    report.restored = len(restored_ids)
+        restored.append(record)
+    await quarantine.mark_restored(restored)
+    report.restored = len(restored)
     await record_script_run(
         db, script="dedupe", action="data_script.dedupe_rollback", run_id=f"{run_id}.rollback",
         summary={"rolled_back_run": run_id, "restored": report.restored,
@@ -253,8 +253,7 @@ async def _command(ctx: Context) -> Outcome:
     args = ctx.args
     if args.rollback:
         if args.dry_run:
-            count = await ctx.db["dedupe_quarantine"].count_documents(
-                {"run_id": args.rollback, "restored_at": None})
+            count = await DedupeQuarantineRepository(ctx.db).awaiting_restore(args.rollback)
             return Outcome(title=f"rollback of {args.rollback} (dry run)",
                            columns=("run id", "would restore"), rows=[(args.rollback, count)],
                            data={"run_id": args.rollback, "would_restore": count,

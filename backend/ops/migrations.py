@@ -6,13 +6,15 @@ A migration is a file `m<YYYYMMDDHHMMSS>_<name>.py` in `backend/migrations/` def
 applied migration's file is checked against its recorded checksum: an applied file that changed
 is refused, because the database no longer says what that file does.
 
-Runs take the `migrations` lease in `locks` (an insert of `_id: "migrations"`, so the server
-decides who wins); a second run waits up to `lock_wait` seconds and is then refused clearly.
-A dry run only reads (the files and `migrations`): it takes no lock and writes nothing.
-While a run holds the lease, a heartbeat renews it every `LEASE_SECONDS / 3`, however long a
-step takes; a lease whose holder died stops being renewed, expires after `LEASE_SECONDS` and may
-be taken over. Before a step is recorded (or un-recorded), the run confirms it still owns the
-lease; a run that lost it stops with MIGRATION_LOCK_LOST and records nothing.
+Runs take the `migrations` lease in `locks` (`backend.repositories.locks`, the lease the MT5
+sync uses too, so the server decides who wins); a second run waits up to `lock_wait` seconds and
+is then refused clearly. A dry run only reads (the files and `migrations`): it takes no lock and
+writes nothing. While a run holds the lease, a heartbeat renews it every `LEASE_SECONDS / 3`,
+however long a step takes; a lease whose holder died stops being renewed, expires after
+`LEASE_SECONDS` and may be taken over. Before a step is recorded (or un-recorded), the run
+confirms it still owns the lease; a run that lost it stops with MIGRATION_LOCK_LOST and records
+nothing. Time comes from an injected clock and waits from an injected sleep, so the tests move
+time instead of waiting for it.
 
 Migrations must be idempotent: a crash (or a lost lease) between a step and its record leaves
 the step done but unrecorded, and the next run executes it again.
@@ -24,9 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import importlib.util
-import os
 import re
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -38,11 +38,15 @@ from types import ModuleType
 from typing import Any, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
+from backend.errors import FidusError
+from backend.models.migrations import MigrationRecord
 from backend.ops._audit import record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
-from backend.repositories.base import utcnow
+from backend.repositories.base import Clock, utcnow
+from backend.repositories.locks import LockRepository, new_owner
+from backend.repositories.migrations import MigrationRepository
 from backend.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -51,6 +55,7 @@ LEASE_SECONDS = 600
 _FILE = re.compile(r"^m(?P<version>[0-9]{14})_(?P<name>[a-z0-9_]{1,100})\.py$")
 
 Step = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class MigrationLocked(CommandRefused):
@@ -104,67 +109,59 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[MigrationFile]:
     return sorted(found, key=lambda m: m.version)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldLock:
+    """The migrations lease as a run holds it."""
+
+    locks: LockRepository
+    owner: str
+
+    async def renew(self) -> bool:
+        """Push the expiry out; False when the run no longer holds it (never re-creates it)."""
+        return await self.locks.renew(LOCK_NAME, owner=self.owner, seconds=LEASE_SECONDS)
+
+    async def confirm(self, step: str) -> None:
+        """Refuse to record `step` unless the run still holds the lease."""
+        if not await self.renew():
+            raise MigrationLockLost(
+                f"lost the migrations lock during {step} (another run may have taken it "
+                "over); it is left unrecorded and runs again next time: check its data first")
+
+
 @asynccontextmanager
 async def migration_lock(
     db: AsyncDatabase[dict[str, Any]], *, owner: str | None = None, wait: float = 0.0,
-    poll: float = 0.2,
-) -> AsyncIterator[str]:
+    poll: float = 0.2, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
+) -> AsyncIterator[HeldLock]:
     """Hold the migrations lease for the block; wait up to `wait` seconds for it."""
-    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    locks = db["locks"]
-    deadline = time.monotonic() + wait
-    while True:
-        now = utcnow()
-        expires = now + timedelta(seconds=LEASE_SECONDS)
-        try:
-            await locks.insert_one({"_id": LOCK_NAME, "owner": owner, "acquired_at": now,
-                                    "expires_at": expires})
-            break
-        except DuplicateKeyError:
-            taken = await locks.find_one_and_update(
-                {"_id": LOCK_NAME, "expires_at": {"$lt": now}},
-                {"$set": {"owner": owner, "acquired_at": now, "expires_at": expires}})
-            if taken is not None:
-                break
-        if time.monotonic() >= deadline:
-            holder = await locks.find_one({"_id": LOCK_NAME}) or {}
+    held = HeldLock(LockRepository(db, clock=clock), owner or new_owner())
+    deadline = clock() + timedelta(seconds=wait)
+    while not await held.locks.acquire(LOCK_NAME, owner=held.owner, seconds=LEASE_SECONDS):
+        if clock() >= deadline:
+            holder = await held.locks.holder(LOCK_NAME)
+            who, since = (holder.owner, holder.acquired_at) if holder else ("?", "?")
             raise MigrationLocked(
-                f"another migration run holds the lock (owner {holder.get('owner', '?')}, "
-                f"since {holder.get('acquired_at', '?')}); try again when it has finished")
-        await asyncio.sleep(poll)
-    heartbeat = asyncio.create_task(_renew_while_held(db, owner))
+                f"another migration run holds the lock (owner {who}, since {since}); try "
+                "again when it has finished")
+        await sleep(poll)
+    heartbeat = asyncio.create_task(_renew_while_held(held, sleep))
     try:
-        yield owner
+        yield held
     finally:
         heartbeat.cancel()
         await asyncio.gather(heartbeat, return_exceptions=True)
-        await locks.delete_one({"_id": LOCK_NAME, "owner": owner})
+        await held.locks.release(LOCK_NAME, owner=held.owner)
 
 
-async def _renew(db: AsyncDatabase[dict[str, Any]], owner: str) -> bool:
-    """Push the lease's expiry out; False when `owner` no longer holds it (never re-creates it)."""
-    result = await db["locks"].update_one(
-        {"_id": LOCK_NAME, "owner": owner},
-        {"$set": {"expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}})
-    return result.matched_count == 1
-
-
-async def _renew_while_held(db: AsyncDatabase[dict[str, Any]], owner: str) -> None:
+async def _renew_while_held(held: HeldLock, sleep: Sleep) -> None:
     while True:
-        await asyncio.sleep(LEASE_SECONDS / 3)
+        await sleep(LEASE_SECONDS / 3)
         try:
-            if not await _renew(db, owner):
+            if not await held.renew():
                 return
-        except PyMongoError:
+        except (FidusError, PyMongoError):
             # Two more beats fall inside the lease; the check before recording catches a loss.
             continue
-
-
-async def _confirm_lock(db: AsyncDatabase[dict[str, Any]], owner: str, step: str) -> None:
-    if not await _renew(db, owner):
-        raise MigrationLockLost(
-            f"lost the migrations lock during {step} (another run may have taken it over); "
-            "it is left unrecorded and runs again next time: check its data first")
 
 
 @dataclass(slots=True)
@@ -172,24 +169,24 @@ class MigrationStatus:
     file: MigrationFile | None
     version: str
     name: str
-    applied: dict[str, Any] | None
+    applied: MigrationRecord | None
 
     @property
     def changed(self) -> bool:
         return (self.file is not None and self.applied is not None
-                and self.applied["checksum"] != self.file.checksum)
+                and self.applied.checksum != self.file.checksum)
 
 
 async def status(
     db: AsyncDatabase[dict[str, Any]], directory: Path = MIGRATIONS_DIR
 ) -> list[MigrationStatus]:
     files = {m.version: m for m in discover(directory)}
-    applied = {doc["version"]: doc async for doc in db["migrations"].find({})}
+    applied = {record.version: record for record in await MigrationRepository(db).applied()}
     result = []
     for version in sorted(set(files) | set(applied)):
         file = files.get(version)
         record = applied.get(version)
-        name = file.name if file else str((record or {}).get("name", "?"))
+        name = file.name if file else record.name if record else "?"
         result.append(MigrationStatus(file, version, name, record))
     return result
 
@@ -245,6 +242,8 @@ async def migrate_up(
     dry_run: bool = False,
     lock_wait: float = 0.0,
     owner: str | None = None,
+    clock: Clock = utcnow,
+    sleep: Sleep = asyncio.sleep,
 ) -> MigrateReport:
     """Apply every pending migration in version order, each recorded as soon as it succeeds."""
     report = MigrateReport("up", dry_run)
@@ -252,7 +251,9 @@ async def migrate_up(
         # A dry run only reads, so it neither takes nor waits for the lock.
         await _plan_up(db, directory, report)
         return report
-    async with migration_lock(db, owner=owner, wait=lock_wait) as holder:
+    records = MigrationRepository(db, clock=clock)
+    async with migration_lock(db, owner=owner, wait=lock_wait, clock=clock,
+                              sleep=sleep) as held:
         pending = await _plan_up(db, directory, report)
         for migration in pending:
             up, _ = migration.load()
@@ -264,11 +265,10 @@ async def migrate_up(
                     f"{migration.version}_{migration.name} failed: {error}; the migrations "
                     "before it are recorded, it is not") from error
             duration = int((time.perf_counter() - started) * 1000)
-            await _confirm_lock(db, holder, f"{migration.version}_{migration.name}")
-            await db["migrations"].insert_one({
-                "version": migration.version, "name": migration.name,
-                "checksum": migration.checksum, "applied_at": utcnow(),
-                "duration_ms": duration, "applied_by": holder[:200]})
+            await held.confirm(f"{migration.version}_{migration.name}")
+            await records.record_applied(MigrationRecord(
+                version=migration.version, name=migration.name, checksum=migration.checksum,
+                applied_at=clock(), duration_ms=duration, applied_by=held.owner[:200]))
             report.done.append((migration.version, migration.name, duration))
     if report.done:
         await record_script_run(db, script="migrate", action="data_script.migrate",
@@ -285,13 +285,16 @@ async def migrate_down(
     directory: Path = MIGRATIONS_DIR,
     dry_run: bool = False,
     lock_wait: float = 0.0,
+    clock: Clock = utcnow,
+    sleep: Sleep = asyncio.sleep,
 ) -> MigrateReport:
     """Revert the applied migrations from the newest down to and including `version`."""
     report = MigrateReport("down", dry_run)
     if dry_run:
         await _plan_down(db, version, directory, report)
         return report
-    async with migration_lock(db, wait=lock_wait) as holder:
+    records = MigrationRepository(db, clock=clock)
+    async with migration_lock(db, wait=lock_wait, clock=clock, sleep=sleep) as held:
         targets = await _plan_down(db, version, directory, report)
         for item in targets:
             assert item.file is not None
@@ -302,8 +305,8 @@ async def migrate_down(
             except Exception as error:
                 raise MigrationFailed(f"reverting {item.version}_{item.name} failed: {error}; "
                                       "it is still recorded as applied") from error
-            await _confirm_lock(db, holder, f"reverting {item.version}_{item.name}")
-            await db["migrations"].delete_one({"version": item.version})
+            await held.confirm(f"reverting {item.version}_{item.name}")
+            await records.record_reverted(item.version)
             report.done.append((item.version, item.name,
                                 int((time.perf_counter() - started) * 1000)))
     await record_script_run(db, script="migrate", action="data_script.migrate",
@@ -334,10 +337,10 @@ def parser() -> argparse.ArgumentParser:
 async def _command(ctx: Context) -> Outcome:
     args = ctx.args
     if args.status:
-        rows = [(s.version, s.name,
-                 "CHANGED" if s.changed else "applied" if s.applied else "pending",
-                 s.applied["applied_at"] if s.applied else "")
-                for s in await status(ctx.db, args.dir)]
+        rows: list[tuple[Any, ...]] = [
+            (s.version, s.name, "CHANGED" if s.changed else "applied" if s.applied else "pending",
+             s.applied.applied_at if s.applied else "")
+            for s in await status(ctx.db, args.dir)]
         return Outcome(title="migrations", columns=("version", "name", "state", "applied at"),
                        rows=rows, data={"migrations": [dict(zip(("version", "name", "state",
                                                                   "applied_at"), r, strict=True))

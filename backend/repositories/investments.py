@@ -107,3 +107,19 @@ class InvestmentRepository(Repository[Investment]):
         """The investments in scope with one of `statuses`, oldest deposit first."""
         query = {**scope.query(), "status": {"$in": [status.value for status in statuses]}}
         return await self._find(query, sort=(("deposit_date", 1), ("investment_id", 1)))
+    async def live_on_account(
+        self, mt5_account_id: ObjectId, *, first_investment_id: ObjectId | None = None
+    ) -> list[Investment]:
+        """The pending and active investments an MT5 account carries, oldest deposit first.
+
+        A top-up is a second investment on the same account: the account's `investment_id`
+        names only the first one, each investment's `mt5_account_id` names the account. The
+        first one (`first_investment_id`) counts even while it names no account yet.
+        """
+        carried: dict[str, Any] = {"mt5_account_id": mt5_account_id}
+        if first_investment_id is not None:
+            carried = {"$or": [carried, {"_id": first_investment_id, "mt5_account_id": None}]}
+        return await self._find(
+            {**carried, "status": {"$in": [InvestmentStatus.ACTIVE.value,
+                                           InvestmentStatus.PENDING.value]}},
+            sort=(("deposit_date", 1), ("investment_id", 1)))

@@ -4,11 +4,14 @@ sync job, through `investor_password()`."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
 
-from backend.models.mt5_accounts import Mt5Account
+from backend.models._base import bson_ready
+from backend.models.mt5_accounts import Mt5Account, SyncStatus
+from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository
 from backend.security.crypto import FieldCipher
 
@@ -75,3 +78,53 @@ class Mt5AccountRepository(Repository[Mt5Account]):
 
     async def by_login(self, mt5_login: int) -> Mt5Account | None:
         return await self._find_one({"mt5_login": mt5_login})
+    async def due_for_sync(self) -> list[Mt5Account]:
+        """Every active mapping, the one synced longest ago (or never) first."""
+        return await self._find({"is_active": True},
+                               sort=(("last_sync_at", 1), ("account_id", 1)))
+
+    async def record_sync_success(
+        self,
+        account_id: ObjectId,
+        *,
+        balance: Decimal | None,
+        equity: Decimal | None,
+        margin: Decimal | None,
+        free_margin: Decimal | None,
+        margin_level: Decimal | None,
+        profit: Decimal | None,
+        leverage: int | None,
+        snapshot_at: datetime,
+        synced_at: datetime,
+        deals_synced_to: datetime,
+    ) -> bool:
+        """Store a sync's snapshot, its success and the deals' new high-water mark.
+
+        Never backwards: nothing is written, and False returned, when the account already has
+        a later mark (a worker that lost its lease unnoticed must not undo a newer pass) or is
+        gone. Not `version`/`updated_at`: those track edits of the mapping, and a sync every
+        few minutes must not make an administrator's pending edit conflict.
+        """
+        changes = {
+            "balance": balance, "equity": equity, "margin": margin, "free_margin": free_margin,
+            "margin_level": margin_level, "profit": profit, "leverage": leverage,
+            "snapshot_at": snapshot_at, "sync_status": SyncStatus.OK, "sync_error": None,
+            "last_sync_at": synced_at, "last_success_at": synced_at,
+            "deals_synced_to": deals_synced_to,
+        }
+        with driver_errors(self.collection_name):
+            stored = await self._collection.update_one(
+                {"_id": account_id, "$or": [{"deals_synced_to": None},
+                                            {"deals_synced_to": {"$lte": deals_synced_to}}]},
+                {"$set": {key: bson_ready(value) for key, value in changes.items()}})
+        return stored.matched_count == 1
+
+    async def record_sync_failure(self, account_id: ObjectId, *, error: str,
+                                  at: datetime) -> None:
+        """A failed sync: its status, error and time, and nothing else (the last good snapshot
+        and high-water mark stay)."""
+        with driver_errors(self.collection_name):
+            await self._collection.update_one(
+                {"_id": account_id},
+                {"$set": {"sync_status": SyncStatus.FAILED.value, "sync_error": error,
+                          "last_sync_at": at}})

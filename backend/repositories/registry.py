@@ -15,6 +15,7 @@ from backend.repositories.documents import DocumentRepository, KycFileStore
 from backend.repositories.investments import InvestmentRepository
 from backend.repositories.mt5_accounts import Mt5AccountRepository
 from backend.repositories.mt5_deals import Mt5DealRepository
+from backend.repositories.mt5_equity_history import Mt5EquityHistoryRepository
 from backend.repositories.sessions import SessionRepository
 from backend.repositories.users import UserRepository
 from backend.security.crypto import FieldCipher
@@ -29,6 +30,7 @@ class Repositories:
         self.investments = InvestmentRepository(db, clock=clock)
         self.mt5_accounts = Mt5AccountRepository(db, cipher=cipher, clock=clock)
         self.deals = Mt5DealRepository(db, clock=clock)
+        self.equity = Mt5EquityHistoryRepository(db, clock=clock)
         self.prospects = CrmProspectRepository(db, clock=clock)
         self.documents = DocumentRepository(db, clock=clock)
         self.kyc_files = KycFileStore(db)

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.db.connection import ConnectionManager, DegradedCheck
+from backend.db.types import Database
 from backend.repositories.base import Clock, utcnow
 from backend.repositories.mt5_accounts import Mt5AccountRepository
 from backend.security.crypto import FieldCipher
@@ -23,7 +22,7 @@ def stale_accounts_check(settings: Settings, *, clock: Clock = utcnow) -> Degrad
     cipher = FieldCipher.from_settings(settings)
     minutes = settings.sync_stale_after_minutes
 
-    async def stale_mt5_accounts(db: AsyncDatabase[dict[str, Any]]) -> list[str]:
+    async def stale_mt5_accounts(db: Database) -> list[str]:
         repo = Mt5AccountRepository(db, cipher=cipher, clock=clock)
         stale = await repo.stale(older_than=clock() - timedelta(minutes=minutes))
         if not stale:

@@ -32,12 +32,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
-
-from pymongo import UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
 
 from backend.bridge import (
     BridgeAccount,
@@ -46,13 +40,11 @@ from backend.bridge import (
     BridgeRefused,
     BridgeUnreachable,
 )
-from backend.errors import DuplicateEntity, FidusError
-from backend.models._types import decimal_to_bson
-from backend.models.investments import Investment, InvestmentStatus
-from backend.models.mt5_accounts import Mt5Account, SyncStatus
+from backend.db.types import Database
+from backend.errors import FidusError
+from backend.models.mt5_accounts import Mt5Account
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
-from backend.models.mt5_equity_history import utc_day
-from backend.repositories._errors import driver_errors
+from backend.models.mt5_equity_history import Mt5EquityPoint, utc_day
 from backend.repositories.base import Clock, utcnow
 from backend.services import Services
 from backend.settings import Settings
@@ -70,8 +62,6 @@ MAX_ERROR_LENGTH = 2000
 _ENTRIES = {0: DealEntry.IN, 1: DealEntry.OUT, 2: DealEntry.INOUT, 3: DealEntry.OUT_BY}
 _DEAL_TYPES = {t.value for t in DealType}
 _CENT = Decimal("0.01")
-#: Redeemed and cancelled investments keep the value they closed with.
-_VALUED_STATUSES = frozenset({InvestmentStatus.PENDING, InvestmentStatus.ACTIVE})
 
 
 class SyncDataError(FidusError):
@@ -98,7 +88,7 @@ class AccountFetch:
 
     account: Mt5Account
     info: BridgeAccount
-    deals: list[dict[str, Any]]
+    deals: list[Mt5Deal]
     window_start: datetime
     window_end: datetime
 
@@ -163,8 +153,7 @@ def split_by_principal(equity: Decimal, principals: Sequence[Decimal]) -> list[D
     return [(Decimal(p) / 100).quantize(_CENT) for p in parts]
 
 
-def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
-                  ) -> dict[str, Any]:
+def stored_deal(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime) -> Mt5Deal:
     deal_type = deal.type_name.lower()
     if deal_type not in _DEAL_TYPES:
         raise SyncDataError(f"deal {deal.ticket} has a deal type the platform does not know: "
@@ -189,7 +178,7 @@ def deal_document(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime
         comment=deal.comment or None,
         magic=deal.magic,
         synced_at=synced_at,
-    ).to_document()
+    )
 
 
 class SyncJob:
@@ -198,7 +187,7 @@ class SyncJob:
 
     def __init__(
         self,
-        db: AsyncDatabase[dict[str, Any]],
+        db: Database,
         settings: Settings,
         bridge: BridgeClient,
         *,
@@ -212,18 +201,17 @@ class SyncJob:
         self.clock = clock
         self.concurrency = concurrency or settings.sync_concurrency
         self.leases = leases or Leases(db, clock=clock)
-        self.accounts = db["mt5_accounts"]
-        self.deals = db["mt5_deals"]
-        self.equity = db["mt5_equity_history"]
-        self.investments = Services(db, settings, clock=clock).investments
+        services = Services(db, settings, clock=clock)
+        self.investments = services.investments
+        self.accounts = services.repos.mt5_accounts
+        self.deals = services.repos.deals
+        self.equity = services.repos.equity
+        self.investment_records = services.repos.investments
 
     # --- a pass ------------------------------------------------------------------------
 
     async def active_accounts(self) -> list[Mt5Account]:
-        with driver_errors("mt5_accounts"):
-            cursor = self.accounts.find({"is_active": True}, sort=[("last_sync_at", 1),
-                                                                   ("account_id", 1)])
-            return [Mt5Account.from_document(raw) async for raw in cursor]
+        return await self.accounts.due_for_sync()
 
     async def run_once(
         self, *, progress: Callable[[int, int], None] | None = None
@@ -305,7 +293,7 @@ class SyncJob:
             finally:
                 outcome.write_seconds = time.perf_counter() - started
             return outcome
-        except (FidusError, PyMongoError, ValueError) as error:
+        except (FidusError, ValueError) as error:
             return await self._failed(account, outcome, error)
         except Exception as error:
             logger.exception("MT5 account %s: unexpected error during sync", account.account_id)
@@ -337,78 +325,36 @@ class SyncJob:
                 f"MT5 reports currency {info.currency} but the mapping says {account.currency}",
                 details={"mt5_currency": info.currency, "mapping_currency": account.currency})
         deals = await self.bridge.deals(account.mt5_login, start=start, end=end)
-        documents = [deal_document(account, d, synced_at=end) for d in deals]
-        return AccountFetch(account, info, documents, start, end)
+        stored = [stored_deal(account, d, synced_at=end) for d in deals]
+        return AccountFetch(account, info, stored, start, end)
 
     async def write(self, fetched: AccountFetch) -> int:
         """Store one account's fetch; returns how many deals were new."""
-        return await self._write(fetched, None)
-
-    async def _write(self, fetched: AccountFetch, session: AsyncClientSession | None) -> int:
         account, info = fetched.account, fetched.info
+        assert account.id is not None
         now = fetched.window_end
-        new_deals = 0
-        if fetched.deals:
-            operations = [
-                UpdateOne({"mt5_account_id": d["mt5_account_id"], "ticket": d["ticket"]},
-                          {"$setOnInsert": d}, upsert=True)
-                for d in fetched.deals
-            ]
-            with driver_errors("mt5_deals"):
-                for begin in range(0, len(operations), 1000):
-                    result = await self.deals.bulk_write(
-                        operations[begin:begin + 1000], ordered=False, session=session)
-                    new_deals += result.upserted_count
-        try:
-            with driver_errors("mt5_equity_history"):
-                # A later point of the day makes this upsert collide with it instead.
-                await self.equity.update_one(
-                    {"mt5_account_id": account.id, "day": utc_day(info.as_of),
-                     "recorded_at": {"$lte": info.as_of}},
-                    {"$set": {"mt5_login": account.mt5_login,
-                              "balance": decimal_to_bson(info.balance),
-                              "equity": decimal_to_bson(info.equity),
-                              "currency": account.currency, "recorded_at": info.as_of}},
-                    upsert=True, session=session)
-        except DuplicateEntity as error:
-            raise SnapshotSuperseded(account.account_id) from error
-        await self._value_investments(account, info, session)
-        snapshot: dict[str, Any] = {
-            "balance": info.balance, "equity": info.equity, "margin": info.margin,
-            "free_margin": info.margin_free, "margin_level": info.margin_level,
-            "profit": info.profit,
-        }
-        changes: dict[str, Any] = {
-            k: None if v is None else decimal_to_bson(v) for k, v in snapshot.items()}
-        # Not `version`/`updated_at`: those track edits of the mapping, and a sync every few
-        # minutes must not make an administrator's pending edit conflict.
-        changes.update({
-            "leverage": info.leverage, "snapshot_at": info.as_of,
-            "sync_status": SyncStatus.OK.value, "sync_error": None,
-            "last_sync_at": now, "last_success_at": now, "deals_synced_to": fetched.window_end,
-        })
-        # Never backwards: a worker that lost its lease unnoticed must not undo a newer pass.
-        with driver_errors("mt5_accounts"):
-            stored = await self.accounts.update_one(
-                {"_id": account.id, "$or": [{"deals_synced_to": None},
-                                            {"deals_synced_to": {"$lte": fetched.window_end}}]},
-                {"$set": changes}, session=session)
-        if stored.matched_count == 0:
+        new_deals = await self.deals.upsert_batch(fetched.deals) if fetched.deals else 0
+        point = Mt5EquityPoint(
+            mt5_account_id=account.id, mt5_login=account.mt5_login, day=utc_day(info.as_of),
+            balance=info.balance, equity=info.equity, currency=account.currency,
+            recorded_at=info.as_of)
+        if not await self.equity.append_daily_point(point):
+            raise SnapshotSuperseded(account.account_id)
+        await self._value_investments(account, info)
+        recorded = await self.accounts.record_sync_success(
+            account.id, balance=info.balance, equity=info.equity, margin=info.margin,
+            free_margin=info.margin_free, margin_level=info.margin_level, profit=info.profit,
+            leverage=info.leverage, snapshot_at=info.as_of, synced_at=now,
+            deals_synced_to=fetched.window_end)
+        if not recorded:
             raise SnapshotSuperseded(account.account_id)
         return new_deals
 
-    async def _value_investments(self, account: Mt5Account, info: BridgeAccount,
-                                 session: AsyncClientSession | None) -> None:
-        # A top-up is a second investment on the same account: the account's `investment_id`
-        # names only the first, each investment's `mt5_account_id` names the account.
-        carried: dict[str, Any] = {"mt5_account_id": account.id}
-        if account.investment_id is not None:
-            carried = {"$or": [carried, {"_id": account.investment_id, "mt5_account_id": None}]}
-        with driver_errors("investments"):
-            cursor = self.investments.repo._collection.find(
-                {**carried, "status": {"$in": sorted(_VALUED_STATUSES)}},
-                sort=[("deposit_date", 1), ("investment_id", 1)], session=session)
-            investments = [Investment.from_document(raw) async for raw in cursor]
+    async def _value_investments(self, account: Mt5Account, info: BridgeAccount) -> None:
+        # Redeemed and cancelled investments keep the value they closed with.
+        assert account.id is not None
+        investments = await self.investment_records.live_on_account(
+            account.id, first_investment_id=account.investment_id)
         if not investments:
             return
         if any(i.performance_updated_at is not None and i.performance_updated_at > info.as_of
@@ -421,8 +367,7 @@ class SyncJob:
                     f"MT5 account {account.account_id} is in {account.currency}")
         shares = split_by_principal(info.equity, [i.principal_amount for i in investments])
         for investment, value in zip(investments, shares, strict=True):
-            await self.investments.update_performance(
-                investment, value, at=info.as_of)
+            await self.investments.update_performance(investment, value, at=info.as_of)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:
@@ -431,11 +376,9 @@ class SyncJob:
         logger.error("MT5 account %s (login %d) sync failed: %s",
                      account.account_id, account.mt5_login, outcome.error)
         try:
-            with driver_errors("mt5_accounts"):
-                await self.accounts.update_one(
-                    {"_id": account.id},
-                    {"$set": {"sync_status": SyncStatus.FAILED.value,
-                              "sync_error": outcome.error, "last_sync_at": self.clock()}})
+            await self.accounts.record_sync_failure(
+                account.id,  # type: ignore[arg-type]
+                error=outcome.error, at=self.clock())
         except FidusError as write_error:
             logger.error("MT5 account %s: the failure could not be recorded either: %s",
                          account.account_id, error_summary(write_error))

@@ -9,10 +9,9 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from bson import ObjectId
-from bson.errors import InvalidId
-
+from backend.errors import NotFound
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
+from backend.repositories.base import object_id
 from backend.services import Services
 from backend.settings import Settings
 
@@ -36,8 +35,8 @@ async def _reconcile(ctx: Context) -> Outcome:
     client_id = None
     if ctx.args.client:
         try:
-            client_id = ObjectId(ctx.args.client)
-        except InvalidId as error:
+            client_id = object_id(ctx.args.client, what="client")
+        except NotFound as error:
             raise CommandRefused(f"--client {ctx.args.client!r} is not a client id") from error
     with ctx.track("reconciling") as progress:
         found = await Services(ctx.db, ctx.settings).reconciliation.breaks(
