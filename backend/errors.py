@@ -9,6 +9,7 @@
     ├── InvalidData                  422
     │   ├── DocumentInvalid          422  the database's validator refused the document
     │   ├── FundMinimumNotMet        422  the amount is below the fund's minimum
+    │   ├── InvitationRequired       422  an invitation-only fund without an invitation reason
     │   ├── TransitionNotAllowed     422  a status move the rules do not allow
     │   ├── PayloadTooLarge          413  an upload over the size limit
     │   └── UnsupportedMediaType     415  an upload of a type not accepted
@@ -16,7 +17,8 @@
     │   └── AccountLocked            423  too many failed sign-ins
     ├── PermissionDenied             403
     ├── Throttled                    429
-    └── UpstreamUnavailable          502  the MT5 bridge failed or answered nonsense
+    ├── UpstreamUnavailable          502  the MT5 bridge failed or answered nonsense
+    └── FundCatalogInvalid           500  the fund terms file is malformed (found at start-up)
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ class FundMinimumNotMet(InvalidData):
     code = "FUND_MINIMUM_NOT_MET"
 
 
+class InvitationRequired(InvalidData):
+    """The request is the admin's to make, but this fund also needs the invitation's reason:
+    a missing field for this fund (422), not a missing permission (403)."""
+
+    code = "INVITATION_REQUIRED"
+
+
 class TransitionNotAllowed(InvalidData):
     code = "TRANSITION_NOT_ALLOWED"
 
@@ -122,3 +131,10 @@ class DocumentCorrupted(FidusError):
 class UpstreamUnavailable(FidusError):
     code = "UPSTREAM_UNAVAILABLE"
     http_status = 502
+
+
+class FundCatalogInvalid(FidusError):
+    """The fund terms file cannot be trusted; every problem found is listed in `details`."""
+
+    code = "FUND_CATALOG_INVALID"
+    http_status = 500

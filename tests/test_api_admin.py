@@ -154,7 +154,8 @@ async def test_funds_list_the_catalog_with_minimums(app: FastAPI,
     _, headers = await signed_in_user(app, client)
     funds = (await client.get(f"{API}/funds", headers=headers)).json()
     assert {f["code"]: f["minimum"] for f in funds} == {
-        "CORE": "10000.00", "BALANCE": "50000.00", "DYNAMIC": "250000.00"}
+        "CORE": "10000.00", "BALANCE": "50000.00", "DYNAMIC": "250000.00",
+        "UNLIMITED": "250000.00"}
     assert_error(await client.get(f"{API}/funds"), 401)
 
 
