@@ -1,24 +1,42 @@
 """The domain's exceptions: raised by repositories and services, mapped to HTTP in one place.
 
-    FidusError
-    ├── DatabaseUnavailable          503  the database cannot be reached
-    ├── NotFound                     404  the entity does not exist (or is not yours to see)
-    ├── Conflict                     409
-    │   ├── DuplicateEntity          409  a unique field is already taken
-    │   └── VersionConflict          409  someone else changed the document first
-    ├── InvalidData                  422
-    │   ├── DocumentInvalid          422  the database's validator refused the document
-    │   ├── FundMinimumNotMet        422  the amount is below the fund's minimum
-    │   ├── InvitationRequired       422  an invitation-only fund without an invitation reason
-    │   ├── TransitionNotAllowed     422  a status move the rules do not allow
-    │   ├── PayloadTooLarge          413  an upload over the size limit
-    │   └── UnsupportedMediaType     415  an upload of a type not accepted
-    ├── AuthenticationFailed         401
-    │   └── AccountLocked            423  too many failed sign-ins
-    ├── PermissionDenied             403
-    ├── Throttled                    429
-    ├── UpstreamUnavailable          502  the MT5 bridge failed or answered nonsense
-    └── FundCatalogInvalid           500  the fund terms file is malformed (found at start-up)
+    FidusError                          500  (the root; unexpected when raised bare)
+    ├── DatabaseUnavailable             503  the database cannot be reached
+    ├── NotFound                        404  the entity does not exist (or is not yours to see)
+    ├── Conflict                        409
+    │   ├── DuplicateEntity             409  a unique field is already taken
+    │   └── VersionConflict             409  someone else changed the document first
+    ├── InvalidData                     422
+    │   ├── DocumentInvalid             422  the database's validator refused the document
+    │   ├── FundMinimumNotMet           422  the amount is below the fund's minimum
+    │   ├── InvitationRequired          422  an invitation-only fund without an invitation reason
+    │   └── TransitionNotAllowed        422  a status move the rules do not allow
+    ├── PayloadTooLarge                 413  an upload over the size limit
+    ├── UnsupportedMediaType            415  an upload of a type not accepted
+    ├── AuthenticationFailed            401
+    │   └── AccountLocked               423  too many failed sign-ins
+    ├── PermissionDenied                403
+    ├── Throttled                       429  too many attempts; `retry_after_seconds` says when
+    ├── UpstreamUnavailable             502  the MT5 bridge failed or answered nonsense
+    │   └── BridgeError                 502  (backend/bridge/errors.py)
+    │       ├── BridgeUnreachable       502  no answer from the bridge
+    │       ├── BridgeRefused           502  the bridge said no (auth, unknown login, ...)
+    │       │   └── TerminalCrossed     502  the terminal answered for another login
+    │       └── BridgeBadResponse       502  an answer that breaks the bridge's contract
+    ├── DocumentCorrupted               500  a stored KYC file is missing or fails its checksum
+    ├── DecryptionFailed                500  no field key opens a sealed value (security/crypto.py)
+    ├── FundCatalogInvalid              500  the fund terms file is malformed (found at start-up)
+    ├── SyncDataError                   500  MT5 data the sync cannot store (sync/job.py)
+    └── CommandRefused                  500  a data script refuses to run (ops/_cli.py; exit 2)
+        ├── BackupCorrupt               500  a backup file fails its manifest (ops/backup.py)
+        ├── RestoreFailed               500  a restore stopped; the target is left as it was
+        ├── MigrationLocked             500  another run holds the migration lock
+        ├── MigrationChanged            500  an applied migration's file has changed
+        └── MigrationFailed             500  a migration step failed (ops/migrations.py)
+            └── MigrationLockLost       500  the run lost its lock part-way
+
+The codes above 499 are for scripts and logs; the API answers none of them for a known
+condition except `DocumentCorrupted` (data loss to look into) and the 502/503 families.
 """
 
 from __future__ import annotations
@@ -91,12 +109,12 @@ class TransitionNotAllowed(InvalidData):
     code = "TRANSITION_NOT_ALLOWED"
 
 
-class PayloadTooLarge(InvalidData):
+class PayloadTooLarge(FidusError):
     code = "FILE_TOO_LARGE"
     http_status = 413
 
 
-class UnsupportedMediaType(InvalidData):
+class UnsupportedMediaType(FidusError):
     code = "UNSUPPORTED_MEDIA_TYPE"
     http_status = 415
 
@@ -119,6 +137,12 @@ class PermissionDenied(FidusError):
 class Throttled(FidusError):
     code = "THROTTLED"
     http_status = 429
+
+    def __init__(self, message: str, *, retry_after_seconds: int, details: Any = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, details=details, code=code)
+        #: Sent as the `Retry-After` header: at least one second.
+        self.retry_after_seconds = max(retry_after_seconds, 1)
 
 
 class DocumentCorrupted(FidusError):

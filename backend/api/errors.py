@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.errors import DatabaseUnavailable, FidusError
+from backend.errors import DatabaseUnavailable, FidusError, Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ async def _fidus_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("database unavailable: %s", exc.message)
     elif exc.http_status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    retry_after = getattr(exc, "retry_after_seconds", None)
-    if retry_after is not None:
-        headers = {"Retry-After": str(int(retry_after))}
+    if isinstance(exc, Throttled):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return _respond(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 

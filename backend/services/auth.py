@@ -52,10 +52,9 @@ class IpThrottle:
                 hits.popleft()
             if len(hits) >= self.limit:
                 retry = math.ceil((hits[0] + self.window - now).total_seconds())
-                error = Throttled("too many sign-in attempts from this address",
-                                  details={"retry_after_seconds": retry})
-                error.retry_after_seconds = max(retry, 1)  # type: ignore[attr-defined]
-                raise error
+                raise Throttled("too many sign-in attempts from this address",
+                                retry_after_seconds=retry,
+                                details={"retry_after_seconds": retry})
             hits.append(now)
 
 
