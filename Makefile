@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+FIDUS := $(VENV)/bin/fidus
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BRIDGE_PORT ?= 8100
@@ -25,7 +26,7 @@ find_python = $(shell \
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt mt5_bridge_service/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt mt5_bridge_service/requirements.txt pyproject.toml
 	@python="$(call find_python)"; \
 	if [ -z "$$python" ]; then \
 		echo "Fidus needs Python 3.13: install it (python.org, your package manager or 'pyenv install 3.13') or pass PYTHON=/path/to/python3.13" >&2; \
@@ -35,9 +36,15 @@ $(STAMP): requirements.txt requirements-dev.txt mt5_bridge_service/requirements.
 		rm -rf $(VENV); echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv with Python 3.13 and install the requirements (quick when nothing changed)
+install: $(STAMP) ## Create .venv with Python 3.13, install the requirements and the `fidus` command
+
+# The operator targets run `fidus` and exit with its code. make itself answers 2 for any failed
+# recipe, so keep_code also prints the command's own code; cron and monitoring call
+# .venv/bin/fidus directly to get 0 ok, 1 findings left, 2 error.
+keep_code = { code=$$?; echo "fidus $@ exited $$code (0 ok, 1 findings left, 2 error)" >&2; exit $$code; }
 
 run: install ## Serve the API on HOST:PORT (embedded database unless MONGODB_URI is set)
 	$(PY) -m backend --host $(HOST) --port $(PORT)
@@ -53,40 +60,40 @@ bench: install ## Run the benchmarks and print one table
 	$(PY) -m tests.benchmarks $(ARGS)
 
 indexes: install ## Create collections, validators and indexes from schemas/ (ARGS: --dry-run --allow-drop --json)
-	$(PY) -m scripts.create_indexes $(ARGS)
+	@$(FIDUS) indexes $(ARGS) || $(keep_code)
 
 bridge: install ## Start the MT5 bridge with the simulated terminal on 127.0.0.1:BRIDGE_PORT
 	BRIDGE_PORT=$(BRIDGE_PORT) BRIDGE_SIM_DEPOSITS_FILE=$${BRIDGE_SIM_DEPOSITS_FILE:-var/demo_mt5_deposits.json} $(PY) -m mt5_bridge_service
 
 sync: install ## One MT5 sync pass over every active account mapping
-	$(PY) -m scripts.sync $(ARGS)
+	@$(FIDUS) sync $(ARGS) || $(keep_code)
 
 worker: install ## The sync scheduler: a pass every SYNC_INTERVAL_SECONDS
-	$(PY) -m scripts.sync --loop $(ARGS)
+	@$(FIDUS) worker $(ARGS) || $(keep_code)
 
 reconcile: install ## MT5 deposits and withdrawals against recorded investments
-	$(PY) -m scripts.reconcile $(ARGS)
+	@$(FIDUS) reconcile $(ARGS) || $(keep_code)
 
 migrate: install ## Apply pending migrations (ARGS="--down VERSION" reverts)
-	$(PY) -m scripts.migrate $(ARGS)
+	@$(FIDUS) migrate $(ARGS) || $(keep_code)
 
 validate-data: install ## Report documents that break the schema (ARGS=--fix migrates legacy users)
-	$(PY) -m scripts.validate_data $(ARGS)
+	@$(FIDUS) validate-data $(ARGS) || $(keep_code)
 
 dedupe: install ## Quarantine duplicate investments (ARGS="--rollback RUN_ID" puts them back)
-	$(PY) -m scripts.dedupe $(ARGS)
+	@$(FIDUS) dedupe $(ARGS) || $(keep_code)
 
 verify: install ## Integrity check: references, money, duplicates
-	$(PY) -m scripts.verify $(ARGS)
+	@$(FIDUS) verify $(ARGS) || $(keep_code)
 
 seed: install ## Seed a data set: STATE=empty|dev|demo|test
-	$(PY) -m scripts.seed --state $(STATE) $(ARGS)
+	@$(FIDUS) seed --state $(STATE) $(ARGS) || $(keep_code)
 
 backup: install ## Back up collections to one gzip file (ARGS: --out FILE --collections a,b)
-	$(PY) -m scripts.backup $(ARGS)
+	@$(FIDUS) backup $(ARGS) || $(keep_code)
 
 restore: install ## Restore a backup file (ARGS: FILE)
-	$(PY) -m scripts.restore $(ARGS)
+	@$(FIDUS) restore $(ARGS) || $(keep_code)
 
 clean: ## Remove the virtualenv and the development database
 	rm -rf $(VENV) var

@@ -7,6 +7,9 @@ no traceback; an unexpected one prints its traceback, because that is a bug to r
 Under `--json`, stdout always holds exactly one JSON object, errors included:
 `{"ok": false, "exit_code": 2, "error": {"code": ..., "message": ...}}`, with the code `USAGE`
 for a command-line mistake (whose usage text still goes to stderr).
+
+Tables stay readable at 80-100 columns: a cell holding a list of ids shows a count and the first
+ids only (`--json` carries them all).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,6 +43,12 @@ from backend.settings import Settings, get_settings
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+
+#: How many ids a table cell spells out before it only counts the rest.
+TABLE_IDS = 1
+
+#: The name the operator typed (`fidus verify`), shown in usage and help instead of `make ...`.
+invoked_as: ContextVar[str | None] = ContextVar("invoked_as", default=None)
 
 
 class CommandRefused(FidusError):
@@ -129,6 +140,9 @@ def parse_arguments(parser: argparse.ArgumentParser,
                     argv: Sequence[str] | None) -> argparse.Namespace:
     """`parser.parse_args`; under `--json` a usage error raises UsageError instead of exiting."""
     raw = list(sys.argv[1:] if argv is None else argv)
+    name = invoked_as.get()
+    if name is not None:
+        parser.prog = name
     if isinstance(parser, ArgumentParser):
         parser.json_errors = _wants_json(raw)
     return parser.parse_args(raw)
@@ -166,15 +180,51 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+_ID_LIST = re.compile(r"^[^\s,]+(?:, [^\s,]+)+$")
+
+
+def fold_ids(ids: Sequence[Any], *, shown: int = TABLE_IDS) -> str:
+    """`a (+4 more)`: the first ids and a count of the rest, so an id list never widens a table."""
+    values = [str(value) for value in ids]
+    if len(values) <= shown:
+        return ", ".join(values)
+    return f"{', '.join(values[:shown])} (+{len(values) - shown} more)"
+
+
+def table_cell(value: Any) -> str:
+    """One cell as text; a list of ids (or a comma-separated string of them) folded."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return fold_ids(sorted(value, key=str) if isinstance(value, set | frozenset) else value)
+    text = str(value)
+    if _ID_LIST.match(text):
+        return fold_ids(text.split(", "))
+    return text
+
+
 def _print_outcome(outcome: Outcome, console: Console) -> None:
     for message in outcome.messages:
         console.print(message, highlight=False, markup=False)
+    rows = [[table_cell(cell) for cell in row] for row in outcome.rows]
     table = Table(title=outcome.title)
-    for column in outcome.columns:
-        table.add_column(column, overflow="fold")
-    for row in outcome.rows:
-        table.add_row(*(str(cell) for cell in row))
+    for index, column in enumerate(outcome.columns):
+        cells = [row[index] for row in rows if index < len(row)]
+        # Numbers and single ids never break; prose wraps between words, folding only a word
+        # too long for the column.
+        atomic = all(" " not in cell for cell in cells)
+        table.add_column(column, overflow="fold", no_wrap=atomic and bool(cells),
+                         justify="right" if cells and all(_is_number(c) for c in cells)
+                         else "left")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return bool(text)
 
 
 def error_line(error: BaseException, limit: int = 500) -> str:
