@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.metrics import install_metrics
 from backend.api.routes import API_PREFIX, ROUTERS
@@ -54,7 +55,10 @@ def create_app(
         version="1.0.0",
         description="Admin and client API of the Fidus investment-management platform.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
     install_metrics(app)
