@@ -13,8 +13,9 @@ import importlib
 import pkgutil
 import sys
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 import tests.benchmarks as package
 from tests.benchmarks._table import Row
@@ -31,13 +32,31 @@ async def _main(selected: list[str]) -> int:
         console.print(f"[bold]running {name}[/bold]")
         module = importlib.import_module(f"tests.benchmarks.{name}")
         rows.extend(await module.run())
-    table = Table(title="Fidus benchmarks")
-    for column in ("benchmark", "case", "measure", "value", "ratio", "note"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row.benchmark, row.case, row.measure, row.value, row.ratio, row.note)
-    console.print(table)
+    console.print(render(rows))
     return 0
+
+
+def render(rows: list[Row]) -> Group:
+    """One table, readable at 100 columns: a section per benchmark, and each distinct note
+    printed once below the table under the number the rows carry."""
+    table = Table(title="Fidus benchmarks", title_justify="left", expand=False)
+    table.add_column("case", ratio=1, min_width=20)
+    table.add_column("measure", max_width=22)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("ratio", max_width=16)
+    notes: dict[str, int] = {}
+    benchmark = None
+    for row in rows:
+        if row.benchmark != benchmark:
+            benchmark = row.benchmark
+            table.add_section()
+            table.add_row(Text(benchmark, style="bold"), "", "", "")
+        ratio = row.ratio
+        if row.note:
+            ratio = f"{ratio} [{notes.setdefault(row.note, len(notes) + 1)}]".lstrip()
+        table.add_row(f"  {row.case}", row.measure, row.value, ratio)
+    footnotes = [Text(f"[{n}] {note}") for note, n in notes.items()]
+    return Group(table, *footnotes)
 
 
 def main() -> int:

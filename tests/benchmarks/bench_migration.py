@@ -17,8 +17,8 @@ from typing import Any
 from pymongo import AsyncMongoClient, monitoring
 
 from backend.db.connection import CODEC_OPTIONS
-from backend.db.embedded import EmbeddedMongoServer
 from backend.ops.validate import fix_legacy_users
+from tests.benchmarks._embedded import embedded_client
 from tests.benchmarks._table import Row
 from tests.ops_factories import legacy_user
 
@@ -65,17 +65,10 @@ async def _case(client: AsyncMongoClient[dict[str, Any]], counter: _Counter, nam
 
 async def run() -> list[Row]:
     counter = _Counter()
-    server = EmbeddedMongoServer()
-    uri = server.start()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, event_listeners=[counter])
-    try:
+    async with embedded_client(event_listeners=[counter]) as (_, client):
         with tempfile.TemporaryDirectory() as backups:
             batched = await _case(client, counter, "batched", 1000, Path(backups))
             single = await _case(client, counter, "one_by_one", 1, Path(backups))
-    finally:
-        await client.close()
-        server.close()
     rows = []
     note = f"N={N}; embedded server, not MongoDB speed; backup + audit included"
     for label, (elapsed, writes, total, fixed) in (("batched 1,000", batched),

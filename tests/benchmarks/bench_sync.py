@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
 from backend.db.connection import CODEC_OPTIONS
-from backend.db.embedded import EmbeddedMongoServer
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate
 from backend.services import Services
 from backend.sync.job import AccountFetch, AccountStatus, SyncJob
+from tests.benchmarks._embedded import embedded_client
 from tests.benchmarks._table import Row
 from tests.support import CommandRecorder, make_settings
 from tests.sync_factories import bridge_client, bridge_transport, simulator
@@ -55,12 +53,8 @@ async def _fetch_phase(job: SyncJob, accounts: list[Mt5Account]) -> tuple[float,
 
 async def run() -> list[Row]:
     rows: list[Row] = []
-    server = EmbeddedMongoServer()
-    uri = server.start()
     recorder = CommandRecorder()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, event_listeners=[recorder])
-    try:
+    async with embedded_client(event_listeners=[recorder]) as (uri, client):
         db_name = f"fidus_bench_sync_{int(datetime.now(UTC).timestamp())}"
         settings = make_settings(uri, db_name, sync_concurrency=50)
         db = client.get_database(db_name, codec_options=CODEC_OPTIONS)
@@ -121,13 +115,13 @@ async def run() -> list[Row]:
                     f"(lease, renew, deals bulk upsert if any, equity upsert, investments "
                     f"read, one update per investment carried (none here), account update, "
                     f"release); {report.new_deals} new deals"))
-                rows.append(Row(
-                    NAME, f"{label}, {WRITE_SUBSET} accounts", "pass wall time / write time",
-                    f"{elapsed:.2f} s / {write_seconds / WRITE_SUBSET * 1000:.0f} ms per account",
-                    "", "EMBEDDED development server (slow at size; a real MongoDB is not): "
-                        f"not a figure of the product; write phase on a {WRITE_SUBSET}-account "
-                        f"subset, concurrency {WRITE_CONCURRENCY}"))
-    finally:
-        await client.close()
-        server.close()
+                embedded_note = (
+                    "EMBEDDED development server (slow at size; a real MongoDB is not): not a "
+                    f"figure of the product; write phase on a {WRITE_SUBSET}-account subset, "
+                    f"concurrency {WRITE_CONCURRENCY}")
+                rows.append(Row(NAME, f"{label}, {WRITE_SUBSET} accounts", "pass wall time",
+                                f"{elapsed:.2f} s", "", embedded_note))
+                rows.append(Row(NAME, f"{label}, {WRITE_SUBSET} accounts",
+                                "write time per account",
+                                f"{write_seconds / WRITE_SUBSET * 1000:.0f} ms", "", embedded_note))
     return rows
