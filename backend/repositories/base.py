@@ -1,7 +1,9 @@
 """One generic async repository over a collection and its model.
 
 Stored models provide `to_document()` (the BSON-ready dict: Decimal128 money, aware UTC dates,
-ObjectId ids) and `from_document(raw)`; this class adds the queries, pagination, optimistic
+ObjectId ids), `from_document(raw)` (full validation) and `from_stored(raw)` (a document the
+server's validator accepted, built without validating it twice: the read path here); this class
+adds the queries, pagination, optimistic
 concurrency, timestamps, the audit outbox and the single mapping of driver errors to domain
 errors.
 
@@ -53,6 +55,9 @@ class StoredModel(Protocol):
 
     @classmethod
     def from_document(cls, raw: Mapping[str, Any]) -> Self: ...
+
+    @classmethod
+    def from_stored(cls, raw: Mapping[str, Any]) -> Self: ...
 
 
 def object_id(value: ObjectId | str, *, what: str = "id") -> ObjectId:
@@ -110,11 +115,16 @@ class Repository[M: StoredModel]:
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self.clock = clock
         self._collection: AsyncCollection[dict[str, Any]] = db[self.collection_name]
+        codec = self._collection.codec_options
+        # from_stored takes dates as the driver decodes them: aware, in UTC.
+        self._from_server = (self.model.from_stored if codec.tz_aware and codec.tzinfo is UTC
+                             else self.model.from_document)
 
     # conversion -------------------------------------------------------------------------
 
     def _load(self, raw: Mapping[str, Any]) -> M:
-        return self.model.from_document(raw)
+        # Every document loaded here came from the server, or was just written through it.
+        return self._from_server(raw)
 
     def _live(self, filter_: Filter) -> dict[str, Any]:
         """Soft-deleted documents are invisible unless a query asks for them explicitly."""
@@ -127,7 +137,7 @@ class Repository[M: StoredModel]:
 
     def prepare(self, item: M) -> dict[str, Any]:
         document = item.to_document()
-        if self.timestamped:
+        if self.timestamped and ("created_at" not in document or not document.get("updated_at")):
             now = self.clock()
             document.setdefault("created_at", now)
             document["updated_at"] = document.get("updated_at") or now
