@@ -12,9 +12,10 @@ collection's `$jsonSchema` validator on its way in (patterns, bounds, enums, req
 others), and tests/test_schemas_agreement.py holds that validator and the model to the same
 rules, so the model is built from it without validating it a second time. Only the stored forms
 are turned into the model's (Decimal128 into Decimal, an enum's string into its member, int64
-into int, a date checked aware UTC). Whatever that plan does not expect exactly (a missing or
-unknown field, another type, a model with validators of its own) goes through `from_document`,
-which validates fully and raises as before.
+into int); dates are taken as a client opened with `tz_aware=True, tzinfo=UTC` decodes them
+(the repositories validate fully on any other client). Whatever the plan does not expect exactly
+(a missing or unknown field, another type, a model with validators of its own) goes through
+`from_document`, which validates fully and raises as before.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ _CHECKED_BY_VALIDATOR = frozenset({
     "PlainSerializer", "WrapSerializer", "WithJsonSchema", "_PydanticGeneralMetadata",
 })
 
-
+#: How many distinct field-type shapes a model remembers as already checked.
 _SHAPES_REMEMBERED = 256
 
 
