@@ -132,7 +132,8 @@ class _ReadPlan:
     """`from_stored` for one model: every stored key in field order, fetched and type-checked
     in C (itemgetter, map), then the few fields that need a conversion converted."""
 
-    names: tuple[str, ...]
+    names: frozenset[str]
+    renamed: tuple[tuple[str, str], ...]  # stored key -> field name, where they differ (_id)
     values_of: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     accepted: tuple[Container[type], ...]
     conversions: tuple[tuple[str, Convert], ...]  # None stays None
@@ -236,8 +237,10 @@ def _read_plan(model: type[BaseModel]) -> _ReadPlan | None:
         accepted.append(form.types)
         if form.convert is not None:
             conversions.append((name, form.convert))
-    return _ReadPlan(tuple(model.model_fields), operator.itemgetter(*keys), tuple(accepted),
-                     tuple(conversions), tuple(adapters))
+    renamed = tuple((key, name) for key, name in zip(keys, model.model_fields, strict=True)
+                    if key != name)
+    return _ReadPlan(frozenset(model.model_fields), renamed, operator.itemgetter(*keys),
+                     tuple(accepted), tuple(conversions), tuple(adapters))
 
 
 class StoredDocument(BaseModel):
@@ -296,7 +299,11 @@ class StoredDocument(BaseModel):
             if (len(raw) != len(stored) + (OUTBOX_FIELD in raw)
                     or not plan.acceptable(tuple(map(type, stored)))):
                 return cls.from_document(raw)  # a field undeclared, or of another type
-            values = dict(zip(plan.names, stored))  # noqa: B905 - both have a value per field
+            # One copy of the document (a dict copies its own kind fastest), keys renamed.
+            values = dict(raw)
+            values.pop(OUTBOX_FIELD, None)
+            for key, name in plan.renamed:
+                values[name] = values.pop(key)
             for name, convert in plan.conversions:
                 value = values[name]
                 if value is not None:
