@@ -31,6 +31,7 @@ from backend.models.investments import (
     InvestmentStatus,
     InvestmentStatusUpdate,
 )
+from backend.models.ledger_entries import LedgerEntry
 from backend.models.locks import Lock
 from backend.models.migrations import MigrationRecord
 from backend.models.mt5_accounts import (
@@ -42,6 +43,7 @@ from backend.models.mt5_accounts import (
 )
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
+from backend.models.schedule_items import ScheduleItem
 from backend.models.sessions import Session
 from backend.models.users import (
     AmlDecision,
@@ -74,6 +76,8 @@ STORED_MODELS: dict[str, type[StoredDocument]] = {
         MigrationRecord,
         Lock,
         QuarantinedDocument,
+        ScheduleItem,
+        LedgerEntry,
     )
 }
 
@@ -100,6 +104,7 @@ __all__ = [
     "KycDecision",
     "KycDocument",
     "KycStatus",
+    "LedgerEntry",
     "Lock",
     "MigrationRecord",
     "Mt5Account",
@@ -117,6 +122,7 @@ __all__ = [
     "ProspectUpdate",
     "QuarantineSource",
     "QuarantinedDocument",
+    "ScheduleItem",
     "Session",
     "StoredDocument",
     "SyncStatus",

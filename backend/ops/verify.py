@@ -28,7 +28,7 @@ from backend.settings import Settings
 SAMPLE_IDS = 5
 MONEY_TOLERANCE_ABSOLUTE = Decimal("0.01")
 MONEY_TOLERANCE_RELATIVE = Decimal("0.001")
-LIVE_STATUSES = ("pending", "active")
+LIVE_STATUSES = ("pending", "incubating", "active", "matured")
 _CHUNK = 1000
 
 

@@ -26,12 +26,13 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from backend.db.types import Database
 from backend.errors import InvalidData, NotFound, VersionConflict
 from backend.models._base import OUTBOX_FIELD, bson_ready
 from backend.models.audit_log import AuditRecord, snapshot
-from backend.repositories._errors import driver_errors
+from backend.repositories._errors import DUPLICATE_KEY, driver_errors
 
 Clock = Callable[[], datetime]
 Filter = Mapping[str, Any]
@@ -145,6 +146,31 @@ class Repository[M: StoredModel]:
             result = await self._collection.insert_one(document)
         document["_id"] = result.inserted_id
         return self._load(document)
+
+    async def create_many(self, items: Sequence[M], *,
+                          audits: Sequence[AuditRecord] | None = None) -> int:
+        """Insert documents in one round trip, each with its audit record when given; one
+        already stored (a unique key taken) is left as it is, so a repeated call stores each
+        once. Returns how many were new."""
+        if not items:
+            return 0
+        documents = []
+        for index, item in enumerate(items):
+            document = self.prepare(item)
+            if audits is not None:
+                document.setdefault("_id", ObjectId())
+                document[OUTBOX_FIELD] = [_entry(audits[index], document)]
+            documents.append(document)
+        with driver_errors(self.collection_name):
+            try:
+                result = await self._collection.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                details = error.details or {}
+                if any(e.get("code") != DUPLICATE_KEY for e in details.get("writeErrors", [])):
+                    raise
+                # Every new document was written; only the ones already stored were refused.
+                return int(details.get("nInserted", 0))
+        return len(result.inserted_ids)
 
     # read ---------------------------------------------------------------------------------
 

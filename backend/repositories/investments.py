@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +10,10 @@ from bson import ObjectId
 from pymongo import DESCENDING
 
 from backend.models._base import OUTBOX_FIELD
-from backend.models.investments import Investment, InvestmentStatus
+from backend.models.investments import INVESTED_STATUSES, Investment, InvestmentStatus
+
+#: Investments whose money is, or is announced to be, in the fund.
+LIVE_IN_FUND = INVESTED_STATUSES | {InvestmentStatus.PENDING}
 from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository, check_page
 
@@ -55,7 +58,7 @@ class InvestmentRepository(Repository[Investment]):
     async def totals_by_fund(self) -> list[dict[str, Any]]:
         """Principal and current value per fund and currency; Decimal128 sums stay exact."""
         return await self._aggregate([
-            {"$match": {"status": {"$in": ["active", "pending"]}}},
+            {"$match": {"status": {"$in": sorted(s.value for s in LIVE_IN_FUND)}}},
             {"$group": {
                 "_id": {"fund_code": "$fund_code", "currency": "$currency"},
                 "principal": {"$sum": "$principal_amount"},
@@ -110,7 +113,8 @@ class InvestmentRepository(Repository[Investment]):
     async def live_on_account(
         self, mt5_account_id: ObjectId, *, first_investment_id: ObjectId | None = None
     ) -> list[Investment]:
-        """The pending and active investments an MT5 account carries, oldest deposit first.
+        """The investments an MT5 account carries (pending, incubating, active or matured),
+        oldest deposit first.
 
         A top-up is a second investment on the same account: the account's `investment_id`
         names only the first one, each investment's `mt5_account_id` names the account. The
@@ -120,6 +124,10 @@ class InvestmentRepository(Repository[Investment]):
         if first_investment_id is not None:
             carried = {"$or": [carried, {"_id": first_investment_id, "mt5_account_id": None}]}
         return await self._find(
-            {**carried, "status": {"$in": [InvestmentStatus.ACTIVE.value,
-                                           InvestmentStatus.PENDING.value]}},
+            {**carried, "status": {"$in": sorted(s.value for s in LIVE_IN_FUND)}},
             sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def in_statuses(self, statuses: Iterable[InvestmentStatus]) -> list[Investment]:
+        """Every investment in one of `statuses`, oldest deposit first."""
+        return await self._find({"status": {"$in": sorted(s.value for s in statuses)}},
+                                sort=(("deposit_date", 1), ("investment_id", 1)))

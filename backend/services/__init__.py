@@ -9,6 +9,7 @@ from backend.repositories.registry import Repositories
 from backend.security.crypto import FieldCipher
 from backend.services.audit import Actor, AuditTrail
 from backend.services.auth import AuthService
+from backend.services.contracts import ContractService
 from backend.services.crm import CrmService
 from backend.services.documents import DocumentService
 from backend.services.investments import InvestmentService
@@ -43,8 +44,9 @@ class Services:
         self.users = UserService(repos, settings, self.audit, clock=clock)
         self.auth = AuthService(repos, settings, clock=clock)
         self.mt5 = Mt5AccountService(repos, self.audit, clock=clock)
+        self.contracts = ContractService(repos, self.funds, self.audit, clock=clock)
         self.investments = InvestmentService(repos, self.funds, self.audit, self.mt5,
-                                             clock=clock)
+                                             self.contracts, clock=clock)
         self.crm = CrmService(repos, self.audit, self.users, clock=clock)
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)

@@ -3,12 +3,14 @@ per client and fund.
 
 Amounts are compared exactly, in Decimal and in the same currency. Within one client and fund:
 
-- each investment (pending, active or redeemed; cancelled ones never took money) is matched to
+- each investment (any but a cancelled one, which never took money) is matched to
   one MT5 deposit of exactly its principal, the deposit closest to its deposit date first;
 - a deposit left without an investment is an `unrecorded_deposit` break;
 - an investment left without a deposit is a `missing_deposit` break (its account, if any);
-- a withdrawal is matched to a redeemed investment whose final value is exactly the amount
-  withdrawn; one left unmatched is an `unrecorded_withdrawal` break.
+- a withdrawal is matched to a closed (or legacy redeemed) investment whose final value is
+  exactly the amount withdrawn; one left unmatched is an `unrecorded_withdrawal` break.
+  Payouts of interest are withdrawals too; matching them with the ledger's payout entries is
+  the valuation work's, not done here yet.
 
 Balance deals are read from `mt5_deals`, so reconciliation sees what the last sync stored.
 """
@@ -29,8 +31,10 @@ from backend.models.mt5_accounts import Mt5Account
 from backend.repositories.investments import InvestmentFilter
 from backend.repositories.registry import Repositories
 
-_RECONCILED_STATUSES = (InvestmentStatus.PENDING, InvestmentStatus.ACTIVE,
-                        InvestmentStatus.REDEEMED)
+#: Every investment but a cancelled one (which never took money) is expected in MT5.
+_RECONCILED_STATUSES = tuple(s for s in InvestmentStatus if s is not InvestmentStatus.CANCELLED)
+#: Investments whose money went back to the client.
+_REPAID_STATUSES = frozenset({InvestmentStatus.CLOSED, InvestmentStatus.REDEEMED})
 
 
 class BreakKind(StrEnum):
@@ -149,7 +153,7 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
             deal_time=deal.time,
             message=(f"MT5 deposit {deal.ticket} of {deal.amount} {deal.currency} on "
                      f"{deal.account_id} is not recorded by any investment")))
-    redeemed = [i for i in investments if i.status is InvestmentStatus.REDEEMED]
+    redeemed = [i for i in investments if i.status in _REPAID_STATUSES]
     matched: set[Any] = set()
     for deal in withdrawals:
         match = next((i for i in redeemed if i.id not in matched
