@@ -4,6 +4,7 @@ statistics. Collection shapes live in `backend.models`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
@@ -175,6 +176,17 @@ class FundRead(BaseModel):
     name: str = Field(examples=["Fidus Core Fund"])
     minimum: Money
     currency: str = Field(examples=["USD"])
+    kind: str = Field(examples=["fixed_interest"],
+                      description="fixed_interest or performance_share")
+    monthly_rate_percent: Money | None = Field(default=None, examples=["1.5"])
+    performance_share_percent: Money | None = Field(
+        default=None, description="the client's share of the gain above the high-water mark")
+    payout_period_months: int = Field(examples=[1])
+    incubation_months: int = Field(examples=[2])
+    commitment_months: int = Field(examples=[12])
+    invitation_only: bool
+    terms_version: int = Field(examples=[1])
+    effective_date: date = Field(description="the terms are in force from this day")
 
 
 class InvestmentListItem(InvestmentRead):

@@ -11,11 +11,11 @@ from pymongo import DESCENDING
 
 from backend.models._base import OUTBOX_FIELD
 from backend.models.investments import INVESTED_STATUSES, Investment, InvestmentStatus
+from backend.repositories._errors import driver_errors
+from backend.repositories.base import Page, Repository, check_page
 
 #: Investments whose money is, or is announced to be, in the fund.
 LIVE_IN_FUND = INVESTED_STATUSES | {InvestmentStatus.PENDING}
-from backend.repositories._errors import driver_errors
-from backend.repositories.base import Page, Repository, check_page
 
 
 @dataclass(frozen=True, slots=True)

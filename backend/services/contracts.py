@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from bson import ObjectId
 
-from backend.errors import Conflict, InvalidData, NotFound, VersionConflict
+from backend.errors import Conflict, InvalidData, VersionConflict
 from backend.funds import FundCatalog
 from backend.models.investments import (
     INVESTED_STATUSES,
@@ -41,7 +41,10 @@ from backend.models.schedule_items import (
     OPEN_ITEM_STATUSES,
     ScheduleItem,
     ScheduleItemKind,
+    ScheduleItemRead,
     ScheduleItemStatus,
+    ScheduleRead,
+    ScheduleTotals,
 )
 from backend.money.schedule import (
     ContractDates,
@@ -215,6 +218,27 @@ class ContractService:
     async def items_of(self, investment: Investment) -> list[ScheduleItem]:
         assert investment.id is not None
         return await self.schedule.of_investment(investment.id)
+
+    async def schedule_of(self, investment: Investment) -> ScheduleRead:
+        """The items with their totals: scheduled, due and paid; performance shares without
+        an amount yet are counted apart."""
+        items = await self.items_of(investment)
+
+        def total(status: ScheduleItemStatus) -> Decimal:
+            return sum((i.amount or ZERO for i in items if i.status is status), ZERO)
+
+        return ScheduleRead(
+            investment_id=str(investment.id), investment_ref=investment.investment_id,
+            fund_code=investment.fund_code, terms_version=investment.terms_version,
+            incubation_end_date=as_day(investment.incubation_end_date)
+            if investment.incubation_end_date else None,
+            maturity_date=as_day(investment.maturity_date) if investment.maturity_date else None,
+            items=[ScheduleItemRead.model_validate(item) for item in items],
+            totals=ScheduleTotals(
+                scheduled=total(ScheduleItemStatus.SCHEDULED), due=total(ScheduleItemStatus.DUE),
+                paid=total(ScheduleItemStatus.PAID), currency=investment.currency,
+                unpriced_items=sum(1 for i in items if i.amount is None
+                                   and i.status in OPEN_ITEM_STATUSES)))
 
     async def ledger_page(self, *, client_id: ObjectId | None = None,
                           investment_id: ObjectId | None = None, page: int = 1,
@@ -449,6 +473,3 @@ class ContractService:
         terms = self.funds.terms_on(investment.fund_code, as_day(investment.deposit_date))
         return contract_dates(terms, as_day(investment.deposit_date))
 
-
-def not_yours(investment: Investment) -> NotFound:
-    return NotFound("no such investment", details={"id": str(investment.id)})

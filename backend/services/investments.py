@@ -14,6 +14,7 @@ from backend.errors import (
     Conflict,
     DuplicateEntity,
     InvalidData,
+    NotFound,
     TransitionNotAllowed,
     VersionConflict,
 )
@@ -229,6 +230,14 @@ class InvestmentService:
 
     async def get(self, id_: ObjectId | str) -> Investment:
         return await self.repo.get(id_)
+
+    async def get_for_client(self, id_: ObjectId | str, client_id: ObjectId) -> Investment:
+        """A client's own investment; someone else's is answered as missing, so ids cannot be
+        probed."""
+        investment = await self.repo.get(id_)
+        if investment.client_id != client_id:
+            raise NotFound("no such investment", details={"id": str(id_)})
+        return investment
 
     async def set_status(self, id_: ObjectId | str, status: InvestmentStatus, *, actor: Actor,
                          reason: str | None = None, expected_version: int | None = None,

@@ -107,7 +107,8 @@ async def get_investment(investment_id: InvestmentKey, staff: StaffUser,
 
 @router.post(
     "/{investment_id}/status",
-    summary="Move an investment's status (pending -> active|cancelled, active -> redeemed)",
+    summary="Confirm a pending investment's deposit (status incubating; it then takes the "
+            "state its dates give) or cancel one entered by mistake (with a reason)",
     response_model=InvestmentRead,
     responses=signed_in(404, 409),
 )
@@ -115,4 +116,4 @@ async def set_investment_status(investment_id: InvestmentKey, body: InvestmentSt
                                 admin: AdminUser, services: ServicesDep) -> InvestmentRead:
     return InvestmentRead.model_validate(await services.investments.set_status(
         investment_id, body.status, actor=admin.actor, reason=body.reason,
-        expected_version=body.version))
+        expected_version=body.version, deposit_date=body.deposit_date))

@@ -13,9 +13,11 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from backend.api.deps import ClientUser, ObjectIdPath, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
-from backend.errors import NotFound, PayloadTooLarge
+from backend.errors import PayloadTooLarge
 from backend.models.documents import DocumentRead, DocumentType
 from backend.models.investments import InvestmentRead
+from backend.models.ledger_entries import LedgerEntryRead
+from backend.models.schedule_items import ScheduleItemRead, ScheduleRead
 from backend.models.users import ProfileUpdate, UserRead
 
 router = APIRouter(prefix="/client", tags=["client"])
@@ -67,10 +69,47 @@ async def my_investment(
     client: ClientUser,
     services: ServicesDep,
 ) -> InvestmentRead:
-    investment = await services.investments.get(investment_id)
-    if investment.client_id != client.user.id:
-        raise NotFound("no such investment", details={"id": investment_id})
-    return InvestmentRead.model_validate(investment)
+    return InvestmentRead.model_validate(
+        await services.investments.get_for_client(investment_id, client.user.id))  # type: ignore[arg-type]
+
+
+@router.get(
+    "/investments/{investment_id}/schedule",
+    summary="The payment schedule of one of my investments",
+    response_model=ScheduleRead,
+    responses=signed_in(404),
+)
+async def my_schedule(investment_id: ObjectIdPath, client: ClientUser,
+                      services: ServicesDep) -> ScheduleRead:
+    investment = await services.investments.get_for_client(investment_id, client.user.id)  # type: ignore[arg-type]
+    return await services.contracts.schedule_of(investment)
+
+
+@router.post(
+    "/investments/{investment_id}/redemption",
+    summary="Ask for my principal back: refused before maturity (409 MINIMUM_HOLD); from "
+            "maturity the principal is a due item of the schedule",
+    response_model=ScheduleItemRead,
+    responses=signed_in(404, 409),
+)
+async def request_redemption(investment_id: ObjectIdPath, client: ClientUser,
+                             services: ServicesDep) -> ScheduleItemRead:
+    investment = await services.investments.get_for_client(investment_id, client.user.id)  # type: ignore[arg-type]
+    item = await services.contracts.request_redemption(investment, actor=client.actor)
+    return ScheduleItemRead.model_validate(item)
+
+
+@router.get(
+    "/ledger",
+    summary="My ledger: every movement of money between me and the funds, oldest first",
+    response_model=PageOf[LedgerEntryRead],
+    responses=signed_in(),
+)
+async def my_ledger(client: ClientUser, services: ServicesDep,
+                    pagination: PageDep) -> PageOf[LedgerEntryRead]:
+    page = await services.contracts.ledger_page(
+        client_id=client.user.id, page=pagination.page, page_size=pagination.page_size)
+    return PageOf[LedgerEntryRead].of(page, LedgerEntryRead.model_validate)
 
 
 @router.get(
