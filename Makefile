@@ -19,7 +19,7 @@ find_python = $(shell \
 		fi; \
 	done)
 
-.PHONY: help install run test lint indexes bench bridge sync worker reconcile migrate \
+.PHONY: help install run test lint indexes bench bridge sync worker reconcile lifecycle migrate \
 	validate-data dedupe verify seed backup restore clean
 
 help: ## List the targets
@@ -66,6 +66,9 @@ worker: install ## The sync scheduler: a pass every SYNC_INTERVAL_SECONDS
 
 reconcile: install ## MT5 deposits and withdrawals against recorded investments
 	$(PY) -m scripts.reconcile $(ARGS)
+
+lifecycle: install ## Apply the lifecycle transitions due today (the worker runs it daily)
+	$(PY) -m scripts.lifecycle $(ARGS)
 
 migrate: install ## Apply pending migrations (ARGS="--down VERSION" reverts)
 	$(PY) -m scripts.migrate $(ARGS)

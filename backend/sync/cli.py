@@ -7,6 +7,8 @@ the bridge unreachable for every account, in one readable line).
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +17,7 @@ import httpx
 from backend.bridge import BridgeClient, BridgeUnreachable
 from backend.log import configure_logging
 from backend.ops._cli import Context, Outcome, base_parser, run_command
+from backend.services import Services
 from backend.settings import Settings
 from backend.sync.job import (
     AccountOutcome,
@@ -23,7 +26,7 @@ from backend.sync.job import (
     SyncReport,
     bridge_unreachable_everywhere,
 )
-from backend.sync.scheduler import StopSignal, run_forever
+from backend.sync.scheduler import DailyLifecycle, StopSignal, run_forever
 
 #: Beyond this many accounts the table shows the failed ones only (the JSON has them all).
 TABLE_ROWS = 50
@@ -115,8 +118,15 @@ async def _loop(ctx: Context, job: SyncJob, settings: Settings) -> Outcome:
 
     ctx.console.print(f"MT5 sync worker: a pass every {interval:g} s; Ctrl-C or SIGTERM stops",
                       highlight=False, markup=False)
+    daily = DailyLifecycle(Services(ctx.db, settings).contracts,
+                           owner=f"worker:{socket.gethostname()}:{os.getpid()}")
+
+    async def run_pass() -> SyncReport:
+        await daily.run_if_due()
+        return await job.run_once()
+
     with StopSignal() as stop:
-        passes = await run_forever(job.run_once, interval_seconds=interval, stop=stop,
+        passes = await run_forever(run_pass, interval_seconds=interval, stop=stop,
                                    on_report=show)
     outcome = report_outcome(last[0], title=f"MT5 sync worker: last of {passes} pass(es)") \
         if last else Outcome("MT5 sync worker", COLUMNS, [], {"passes": 0})

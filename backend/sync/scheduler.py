@@ -11,11 +11,41 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import date
 from collections.abc import Awaitable, Callable
 
+from backend.services.audit import Actor
+from backend.services.contracts import ContractService
 from backend.sync.job import SyncReport
 
 logger = logging.getLogger(__name__)
+
+
+class DailyLifecycle:
+    """The money engine's lifecycle pass, at most once per UTC day, from the worker.
+
+    A day whose pass was skipped (another worker held the lease) or failed is tried again at
+    the next sync pass; the pass itself is idempotent and catches up, so running it late or
+    twice is harmless.
+    """
+
+    def __init__(self, contracts: ContractService, *, owner: str) -> None:
+        self.contracts = contracts
+        self.owner = owner
+        self.done_for: date | None = None
+
+    async def run_if_due(self) -> None:
+        today = self.contracts.today()
+        if self.done_for == today:
+            return
+        try:
+            report = await self.contracts.lifecycle(actor=Actor.system(), owner=self.owner)
+        except Exception:
+            logger.exception("lifecycle pass failed; retrying at the next sync pass")
+            return
+        if not report.skipped:
+            self.done_for = today
+            logger.info("lifecycle pass for %s: %d change(s)", today, report.changes)
 
 
 class StopSignal:
