@@ -206,6 +206,8 @@ async def _duplicates_by(db: AsyncDatabase[dict[str, Any]], name: str, collectio
 
 async def verify(db: AsyncDatabase[dict[str, Any]]) -> list[CheckResult]:
     """Run every check; none writes."""
+    from backend.ops.verify_money import money_checks
+
     def lower(field_name: str) -> Any:
         return lambda d: d.get(field_name).lower() if isinstance(d.get(field_name), str) else None
 
@@ -230,6 +232,7 @@ async def verify(db: AsyncDatabase[dict[str, Any]]) -> list[CheckResult]:
         await _duplicates_by(db, "duplicate active MT5 logins per server", "mt5_accounts",
                              {"is_active": True},
                              lambda d: (d.get("mt5_login"), d.get("server"))),
+        *await money_checks(db),
     ]
 
 

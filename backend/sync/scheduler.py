@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import date
 from collections.abc import Awaitable, Callable
+from datetime import date
 
 from backend.services.audit import Actor
 from backend.services.contracts import ContractService
