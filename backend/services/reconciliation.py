@@ -6,7 +6,8 @@ Amounts are compared exactly, in Decimal and in the same currency. Within one cl
 - each investment (any but a cancelled one, which never took money) is matched to
   one MT5 deposit of exactly its principal, the deposit closest to its deposit date first;
 - a deposit left without an investment is an `unrecorded_deposit` break;
-- an investment left without a deposit is a `missing_deposit` break (its account, if any);
+- an investment left without a deposit is a `missing_deposit` break (its account, if any),
+  except a pending one, whose money is announced and awaited;
 - a withdrawal is matched to a closed (or legacy redeemed) investment whose final value is
   exactly the amount withdrawn; one left unmatched is an `unrecorded_withdrawal` break.
   Payouts of interest are withdrawals too; matching them with the ledger's payout entries is
@@ -132,6 +133,9 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
         if candidates:
             day = investment.deposit_date
             used.add(min(candidates, key=lambda d: (abs(d.time - day), d.ticket)).key)
+            continue
+        if investment.status is InvestmentStatus.PENDING:
+            # Money announced, not received yet: its deposit is awaited, not missing.
             continue
         account = accounts[0] if len(accounts) == 1 else None
         found.append(ReconciliationBreak(
