@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.errors import InvalidData
+from backend.money.performance import ValuePoint
 from backend.money.units import (
     EquityPoint,
     Payout,
@@ -187,6 +188,28 @@ def test_a_close_while_no_unit_is_outstanding_changes_nothing() -> None:
     assert register.prices[0].units_outstanding == 0
 
 
+def test_an_investments_value_series_counts_its_units_and_what_awaits_its_deposit() -> None:
+    register = replay_units([*client1_at_one_point_seven_nine_percent(),
+                             Subscription(TOP_UP, TOP_UP_DAY, money("20000.00"),
+                                          awaiting_deposit=True),
+                             EquityPoint(TOP_UP_DAY, money("81430.89")),
+                             Payout(OLD, date(2025, 3, 20), money("430.89")),
+                             EquityPoint(date(2025, 3, 21), money("82000.00"))])
+    # The payout redeemed 430.89 / 1.017886125 = 423.318472876... units, rounded up.
+    assert register.units_on(OLD, date(2025, 3, 20)) == money("79576.68152712")
+    assert register.value_series(OLD) == (
+        ValuePoint(DEPOSIT, money("80000.00")),
+        ValuePoint(SYNC, money("81430.89")),
+        ValuePoint(TOP_UP_DAY, money("81430.89")),
+        ValuePoint(date(2025, 3, 20), money("81000.00")),
+        ValuePoint(date(2025, 3, 21), money("82000.00")),
+    )
+    assert register.value_series(TOP_UP) == (
+        ValuePoint(TOP_UP_DAY, money("20000.00")), ValuePoint(date(2025, 3, 21),
+                                                              money("20000.00")))
+    assert register.value_series("INV-NEVER-SEEN") == ()
+
+
 def test_a_replay_through_a_day_ignores_what_came_after() -> None:
     events: list[UnitEvent] = [*client1_at_one_point_seven_nine_percent(),
                                Subscription(TOP_UP, TOP_UP_DAY, money("20000.00")),
@@ -200,7 +223,7 @@ def test_the_value_per_unit_series_starts_at_inception() -> None:
     register = replay_units([EquityPoint(date(2025, 1, 2), money("0.00")),
                              *client1_at_one_point_seven_nine_percent()])
     assert register.value_per_unit_series() == (
-        (DEPOSIT, Decimal(1)), (SYNC, money("1.017886125000")))
+        ValuePoint(DEPOSIT, Decimal(1)), ValuePoint(SYNC, money("1.017886125000")))
     assert replay_units([]).value_per_unit_series() == ()
 
 
@@ -313,10 +336,10 @@ def test_a_flow_at_the_current_value_per_unit_moves_no_other_investments_value(
 ) -> None:
     last_day = max((event.on for event in events), default=date(2025, 1, 1))
     start = replay_units(events)
-    if start.value_per_unit <= 0:
+    equity = pool_value(start)
+    if equity <= 0:
         return
     close_day, flow_day = last_day + timedelta(days=1), last_day + timedelta(days=2)
-    equity = pool_value(start)
     history = [*events, EquityPoint(close_day, equity)]
     before = replay_units(history)
     mover = data.draw(st.sampled_from(INVESTMENTS))

@@ -68,6 +68,7 @@ from types import MappingProxyType
 
 from backend.errors import InvalidData
 from backend.funds import CENT
+from backend.money.performance import ValuePoint
 from backend.money.schedule import round_to_cent
 
 __all__ = [
@@ -259,6 +260,8 @@ class UnitRegister:
     #: Every equity point taken, in order.
     prices: tuple[UnitPrice, ...]
     transactions: tuple[UnitTransaction, ...]
+    #: The subscriptions still awaiting their deposit, in order.
+    awaiting: tuple[Subscription, ...]
     #: The equity of the latest close (a negative one as zero); None before any.
     equity: Decimal | None
 
@@ -302,14 +305,46 @@ class UnitRegister:
                           else -transaction.units)
         return units
 
-    def value_per_unit_series(self) -> tuple[tuple[date, Decimal], ...]:
+    def value_per_unit_series(self) -> tuple[ValuePoint, ...]:
         """From inception: the first issue price on the inception day, then every close from
         that day on. Empty while no unit was ever issued."""
         if self.inception is None:
             return ()
         first = next(t.value_per_unit for t in self.transactions)
-        return ((self.inception, first),
-                *((p.on, p.value_per_unit) for p in self.prices if p.on >= self.inception))
+        return (ValuePoint(on=self.inception, value=first),
+                *(ValuePoint(on=p.on, value=p.value_per_unit)
+                  for p in self.prices if p.on >= self.inception))
+
+    def value_series(self, investment_id: str) -> tuple[ValuePoint, ...]:
+        """The investment's actual value at the close of every day, from its first
+        subscription on, on which it moved or the account closed: the units it then held x the
+        value per unit of that close (the latest on or before it), plus what then awaited its
+        deposit."""
+        own = [t for t in self.transactions if t.investment_id == investment_id]
+        waits = [s for s in self.awaiting if s.investment_id == investment_id]
+        if not own and not waits:
+            return ()
+        first = min([t.on for t in own] + [s.on for s in waits])
+        days = sorted({t.on for t in own} | {s.on for s in waits}
+                      | {p.on for p in self.prices if p.on >= first})
+        units, awaiting, price = ZERO_UNITS, ZERO_MONEY, FIRST_VALUE_PER_UNIT
+        next_own = next_wait = next_price = 0
+        series: list[ValuePoint] = []
+        for day in days:
+            while next_own < len(own) and own[next_own].on <= day:
+                moved = own[next_own]
+                units += (moved.units if moved.kind is UnitTransactionKind.ISSUED
+                          else -moved.units)
+                next_own += 1
+            while next_wait < len(waits) and waits[next_wait].on <= day:
+                awaiting += waits[next_wait].amount
+                next_wait += 1
+            while next_price < len(self.prices) and self.prices[next_price].on <= day:
+                price = self.prices[next_price].value_per_unit
+                next_price += 1
+            series.append(ValuePoint(
+                on=day, value=value_of_units(units, value_per_unit=price) + awaiting))
+        return tuple(series)
 
 
 class _Replay:
@@ -327,6 +362,7 @@ class _Replay:
         self.inception: date | None = None
         self.prices: list[UnitPrice] = []
         self.transactions: list[UnitTransaction] = []
+        self.awaiting_subscriptions: list[Subscription] = []
 
     def _know(self, investment_id: str) -> None:
         if investment_id not in self.units:
@@ -349,6 +385,7 @@ class _Replay:
         self._know(event.investment_id)
         if event.awaiting_deposit:
             self.awaiting[event.investment_id] += event.amount
+            self.awaiting_subscriptions.append(event)
             return
         price = self._priced(event)
         units = units_issued(event.amount, value_per_unit=price)
@@ -406,7 +443,8 @@ class _Replay:
         return UnitRegister(
             holdings=MappingProxyType(holdings), units_outstanding=self.outstanding,
             value_per_unit=self.price, inception=self.inception, prices=tuple(self.prices),
-            transactions=tuple(self.transactions), equity=self.equity)
+            transactions=tuple(self.transactions), awaiting=tuple(self.awaiting_subscriptions),
+            equity=self.equity)
 
 
 def _replay_order(indexed: tuple[int, UnitEvent]) -> tuple[date, int, int]:
