@@ -155,3 +155,13 @@ def test_money_weighted_return_edges() -> None:
     assert money_weighted_return(paid_in, value=d("0.00"), on=END_OF_JANUARY) == d("-1")
     assert money_weighted_return([], value=d("100.00"), on=END_OF_JANUARY) is None
     assert money_weighted_return(paid_in, value=d("100.00"), on=END_OF_JANUARY) == d("0")
+
+
+def test_a_flow_on_a_day_without_a_close_joins_the_next_sub_period() -> None:
+    values = [ValuePoint(START, d("100.00")), ValuePoint(END_OF_JANUARY, d("110.00")),
+              ValuePoint(END_OF_FEBRUARY, d("170.00"))]
+    flows = [CashFlow(START, d("-100.00")), CashFlow(THE_FLOW, d("-50.00")),
+             CashFlow(date(2025, 3, 3), d("-1000.00"))]
+    # 110 / 100 then 170 / (110 + 50); the March flow comes after the last close.
+    assert portfolio_time_weighted_return(values, flows, start=date(2024, 12, 31),
+                                          end=date(2025, 3, 31)) == d("0.16875")

@@ -16,10 +16,10 @@ keep flows out of the price:
 - `daily_returns` and `monthly_returns`: each day (month) that has a point, from the close of the
   previous day (month) with one, or from the base for the first;
 - the classic chain-linking, for a portfolio's money values and its flows
-  (`portfolio_time_weighted_return`): each day with a value or a flow is a sub-period that
-  starts at the previous close plus the day's net money in (a flow on day D moves at the close
-  before D, as units do) and ends at D's close; the sub-period returns are chain-linked:
-  (1 + r1) x (1 + r2) x ... - 1. A sub-period with no capital at its start adds nothing.
+  (`portfolio_time_weighted_return`): each close the values give ends a sub-period that starts
+  at the previous close plus the net money in since (a flow on day D moves at the close before
+  D, as units do); the sub-period returns are chain-linked: (1 + r1) x (1 + r2) x ... - 1. A
+  sub-period with no capital at its start adds nothing.
 
 Money-weighted return (MWR): the annual rate that makes the flows' net present value zero, as the
 spreadsheets' XIRR computes it (actual days / 365), solved by pyxirr in binary floating point and
@@ -212,22 +212,26 @@ def combine_value_series(series: Iterable[Sequence[ValuePoint]]) -> tuple[ValueP
 def portfolio_time_weighted_return(values: Sequence[ValuePoint], flows: Sequence[CashFlow], *,
                                    start: date, end: date) -> Decimal | None:
     """The chain-linked return of money values with flows, from the close of `start` to the
-    close of `end` (the module docstring's rule); None when no sub-period had capital."""
+    close of `end` (the module docstring's rule); None when no sub-period had capital.
+
+    Sub-periods end at the closes the values give; a flow on a day without one joins the next
+    close's sub-period (at its start), and a flow after the period's last close counts for
+    nothing (it had no time to earn). With a value at the close of every flow day, as
+    `UnitRegister.value_series` gives, every sub-period is exact."""
     _check_order(values)
-    money_in: dict[date, Decimal] = {}
-    for flow in flows:
-        if start < flow.on <= end:
-            money_in[flow.on] = money_in.get(flow.on, Decimal(0)) - flow.amount
-    days = sorted({point.on for point in values if start < point.on <= end} | set(money_in))
+    closes = sorted({point.on for point in values if start < point.on <= end})
+    money_in = [(flow.on, -flow.amount) for flow in flows if start < flow.on <= end]
     previous = value_on(values, start) or Decimal(0)
     sub_periods: list[Decimal] = []
-    for day in days:
+    since = start
+    for day in closes:
+        arrived = sum((amount for on, amount in money_in if since < on <= day), Decimal(0))
         close = value_on(values, day) or Decimal(0)
         rate = holding_period_return(start_value=previous, end_value=close,
-                                     flow_at_start=money_in.get(day, Decimal(0)))
+                                     flow_at_start=arrived)
         if rate is not None:
             sub_periods.append(rate)
-        previous = close
+        previous, since = close, day
     return chain_link(sub_periods) if sub_periods else None
 
 
