@@ -18,8 +18,8 @@ keep flows out of the price:
 - the classic chain-linking, for a portfolio's money values and its flows
   (`portfolio_time_weighted_return`): each close the values give ends a sub-period that starts
   at the previous close plus the net money in since (a flow on day D moves at the close before
-  D, as units do); the sub-period returns are chain-linked: (1 + r1) x (1 + r2) x ... - 1. A
-  sub-period with no capital at its start adds nothing.
+  D, as units do); the sub-period returns, each rounded as any return, are chain-linked:
+  (1 + r1) x (1 + r2) x ... - 1. A sub-period with no capital at its start adds nothing.
 
 Money-weighted return (MWR): the annual rate that makes the flows' net present value zero, as the
 spreadsheets' XIRR computes it (actual days / 365), solved by pyxirr in binary floating point and
