@@ -289,12 +289,12 @@ def account_histories(draw: st.DrawFn) -> list[UnitEvent]:
     for _ in range(draw(st.integers(min_value=1, max_value=18))):
         day += timedelta(days=draw(st.integers(min_value=0, max_value=3)))
         register = replay_units(events)
+        price = register.price_for_flows_on(day)
         holders = [key for key, h in register.holdings.items() if h.units > 0]
         action = draw(st.sampled_from(["subscribe", "subscribe", "pay", "close", "close"]))
-        if action == "pay" and holders and register.value_per_unit > 0:
+        if action == "pay" and holders and price > 0:
             who = draw(st.sampled_from(holders))
-            value = value_of_units(register.holdings[who].units,
-                                   value_per_unit=register.price_for_flows_on(day))
+            value = value_of_units(register.holdings[who].units, value_per_unit=price)
             share = draw(st.integers(min_value=1, max_value=100))
             amount = (value * share / 100).quantize(CENTS, rounding=ROUND_DOWN)
             if amount > 0:
@@ -304,7 +304,7 @@ def account_histories(draw: st.DrawFn) -> list[UnitEvent]:
             base = pool_value(replay_units(events, through=day)) or Decimal(
                 draw(st.integers(min_value=0, max_value=10**8))) / 100
             events.append(EquityPoint(day, (base * factor).quantize(CENTS)))
-        elif register.value_per_unit > 0:
+        elif price > 0:
             cents = draw(st.integers(min_value=1, max_value=10**10))
             events.append(Subscription(draw(st.sampled_from(INVESTMENTS)), day,
                                        Decimal(cents) / 100,

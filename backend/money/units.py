@@ -47,8 +47,10 @@ What the rounding allows (pinned by a property test):
 - a subscription or payout leaves every other investment's value exactly as it was (the value
   per unit changes only at the next equity point); when the next equity point shows the account
   moved by that flow alone, another investment's exact value moves by at most
-  VPU x 1E-8 + T x 1E-12 (the unit rounding, spread over the pool), so its value to the cent
-  by at most one cent, and that only when it sits on a half cent.
+  VPU x 1E-8 + T x 1E-12 (the unit rounding spread over the pool; T the larger of the units
+  outstanding before and after), so its value to the cent by at most one cent, and that only
+  when it sits on a half cent. A payout of an investment's whole value, rounded up, leaves the
+  half cent it was rounded up by to the others.
 
 Refused (`InvalidData`): amounts that are not positive whole cents (`AMOUNT_NOT_POSITIVE`,
 `AMOUNT_PRECISION`), an equity not in cents (`AMOUNT_PRECISION`), a payout for an investment
