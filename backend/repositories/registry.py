@@ -9,6 +9,7 @@ from __future__ import annotations
 from backend.db.types import Database
 from backend.repositories.admin_google_sessions import AdminGoogleSessionRepository
 from backend.repositories.audit_log import AuditLogRepository
+from backend.repositories.backup_runs import BackupRunRepository
 from backend.repositories.base import Clock, utcnow
 from backend.repositories.crm_prospects import CrmProspectRepository
 from backend.repositories.documents import DocumentRepository, KycFileStore
@@ -35,3 +36,4 @@ class Repositories:
         self.documents = DocumentRepository(db, clock=clock)
         self.kyc_files = KycFileStore(db)
         self.google_sessions = AdminGoogleSessionRepository(db, clock=clock)
+        self.backup_runs = BackupRunRepository(db, clock=clock)
