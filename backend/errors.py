@@ -31,6 +31,8 @@
         ├── BackupCorrupt               500  a backup file fails its authentication or
         │                                        manifest (ops/backup_cipher.py)
         ├── BackupKeyMismatch           500  no configured BACKUP_ENCRYPTION_KEY opens the file
+        ├── NoBackupToDrill             500  no backup file for the restore drill
+        │                                        (ops/restore_drill.py)
         ├── RestoreFailed               500  a restore stopped; the target is left as it was
         ├── MigrationLocked             500  another run holds the migration lock
         ├── MigrationChanged            500  an applied migration's file has changed

@@ -733,9 +733,11 @@ def backup_parser() -> argparse.ArgumentParser:
 
 async def _backup_command(ctx: Context) -> Outcome:
     keys = BackupKeys.from_settings(ctx.settings)
-    path = ctx.args.out or default_path(ctx.db.name, directory=ctx.settings.backup_directory,
-                                        encrypted=keys is not None)
     chosen = _split(ctx.args.collections)
+    # Only whole-database files are named "backup": the drill and retention look for those.
+    path = ctx.args.out or default_path(ctx.db.name, "backup" if chosen is None else "partial",
+                                        directory=ctx.settings.backup_directory,
+                                        encrypted=keys is not None)
     started = utcnow()
     try:
         with ctx.track("backing up") as progress:
