@@ -186,3 +186,32 @@ async def test_a_backup_under_four_writers_restores_clean(
     assert await audit_coverage_problems(fresh) == []
     # The live database, once the writers stopped, is whole too: the check itself is sound.
     assert await audit_coverage_problems(synced_db) == []
+
+
+@pytest.mark.real_mongodb
+async def test_on_a_replica_set_every_collection_is_read_at_one_cluster_time(
+        synced_db: AsyncDatabase[dict[str, Any]], fresh: AsyncDatabase[dict[str, Any]],
+        settings: Settings, tmp_path: Path) -> None:
+    if not await ops.reads_at_one_time(synced_db):
+        pytest.skip("FIDUS_TEST_MONGODB_URI is a standalone server: no snapshot reads")
+    services = Services(synced_db, settings)
+    writers = await _setup(services)
+    tasks = writers.run()
+
+    async def between_collections(entry: ops.CollectionEntry) -> None:
+        await writers.wait_for_each()
+
+    try:
+        await writers.wait_for_each()
+        manifest = await ops.backup(synced_db, tmp_path / "snapshot.jsonl.gz",
+                                    after_collection=between_collections)
+    finally:
+        writers.stop.set()
+        await asyncio.gather(*tasks)
+
+    assert manifest.consistency is BackupConsistency.SNAPSHOT
+    assert manifest.cluster_time is not None
+    assert ops.verify_file(manifest.path).cluster_time == manifest.cluster_time
+    await ops.restore(fresh, manifest.path, audit=Services(fresh, settings).audit)
+    assert [r.name for r in await verify(fresh) if not r.ok] == []
+    assert await audit_coverage_problems(fresh) == []
