@@ -149,6 +149,17 @@ async def audit_coverage_problems(db: AsyncDatabase[dict[str, Any]]) -> list[str
     return problems
 
 
+def test_without_snapshots_referrers_are_read_before_what_they_refer_to() -> None:
+    present = ["users", "audit_log", "kyc_files.chunks", "kyc_files.files", "documents",
+               "sessions", "mt5_deals", "investments", "mt5_accounts", "crm_prospects",
+               "admin_google_sessions", "locks", "fs.files"]
+    assert ops.read_order(present) == [
+        "fs.files", "locks", "mt5_deals", "sessions",
+        "admin_google_sessions", "crm_prospects", "documents",
+        "kyc_files.files", "kyc_files.chunks",
+        "investments", "mt5_accounts", "users", "audit_log"]
+
+
 async def test_a_backup_under_four_writers_restores_clean(
         synced_db: AsyncDatabase[dict[str, Any]], fresh: AsyncDatabase[dict[str, Any]],
         settings: Settings, tmp_path: Path) -> None:

@@ -26,14 +26,14 @@ document and its pending record are always read together. Beyond that:
   parameter when a backup takes longer.
 * On a standalone server (and the embedded one), which cannot read at one time, collections
   are read one after another in the order `read_order()` gives: what refers to another
-  collection before what it refers to (`users` last, since everything names a user), and
-  `audit_log` after every audited collection, so a record relayed out of a document before
-  that document was read is in the audit log read later. Records that describe a change the
-  file does not hold (made after its document was read) are left out of the file, by the
-  rules of `DumpedState.later_than_dump`; the trailer gives the rule and the count. Restoring
-  then relays the pending outbox records into `audit_log` (a record also present there is not
-  copied twice), so the restored database holds every document with its audit trail and no
-  record of a change it does not hold.
+  collection before what it refers to (`users` last, since everything names a user), the
+  audited collections close to the end, and `audit_log` after every one of them, so a record
+  relayed out of a document before that document was read is in the audit log read later.
+  Records that describe a change the file does not hold (made after its document was read) are
+  left out of the file, by the rules of `DumpedState.later_than_dump`; the trailer gives the
+  rule and the count. Restoring then relays the pending outbox records into `audit_log` (a
+  record also present there is not copied twice), so the restored database holds every
+  document with its audit trail and no record of a change it does not hold.
 
 Restore loads each collection into a temporary collection (`<name>__restoring_<token>`,
 created with the target's options and indexes, so the swapped-in collection keeps its
@@ -192,9 +192,23 @@ def _audited_collections() -> frozenset[str]:
 
 
 def read_order(names: Iterable[str]) -> list[str]:
-    """The order collections are read in: every other collection by name, then `READ_LAST`."""
+    """The order collections are read in without a snapshot: what refers to another collection
+    before what it refers to.
+
+    The unaudited collections first (deals, equity, sessions, quarantine... refer to accounts,
+    investments, users), then the audited ones, then each GridFS bucket's files before its
+    chunks (a file's document is written after its chunks; a KYC document's after its file),
+    then `READ_LAST`: investments, MT5 accounts, users (everything names a user) and the audit
+    log after every audited collection.
+    """
     unique = set(names)
-    return sorted(unique - set(READ_LAST)) + [n for n in READ_LAST if n in unique]
+    last = [n for n in READ_LAST if n in unique]
+    buckets = sorted(n.removesuffix(".files") for n in unique
+                     if n.endswith(".files") and n.removesuffix(".files") + ".chunks" in unique)
+    gridfs = [n for bucket in buckets for n in (f"{bucket}.files", f"{bucket}.chunks")]
+    audited = sorted((unique & _audited_collections()) - set(last))
+    others = sorted(unique - set(last) - set(gridfs) - set(audited))
+    return others + audited + gridfs + last
 
 
 async def _collection_names(
