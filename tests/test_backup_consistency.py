@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -158,6 +159,38 @@ def test_without_snapshots_referrers_are_read_before_what_they_refer_to() -> Non
         "admin_google_sessions", "crm_prospects", "documents",
         "kyc_files.files", "kyc_files.chunks",
         "investments", "mt5_accounts", "users", "audit_log"]
+
+
+def test_the_rule_that_leaves_out_audit_records_of_later_changes() -> None:
+    started = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
+    state = ops.DumpedState(started_at=started)
+    state.read_started = {"users": started + timedelta(seconds=5),
+                          "admin_google_sessions": started + timedelta(seconds=1)}
+    admin, client, session = ObjectId(), ObjectId(), ObjectId()
+    state.note("users", {"_id": admin, "version": 1})
+    state.note("users", {"_id": client, "version": 3,
+                         OUTBOX_FIELD: [{"_id": "carried", "after": {"_id": client}}]})
+    state.note("admin_google_sessions", {"_id": session})
+
+    def record(at_seconds: float, *, doc: Any = None, version: int | None = None,
+               before: bool = False, actor: Any = admin, id_: Any = None) -> dict[str, Any]:
+        after = None if doc is None else {"_id": doc, **({} if version is None
+                                                        else {"version": version})}
+        return {"_id": id_ or ObjectId(), "actor_id": actor,
+                "at": started + timedelta(seconds=at_seconds), "after": after,
+                "before": {"_id": doc} if before else None}
+
+    later = state.later_than_dump
+    assert not later(record(-3600, doc=client, version=3, before=True))
+    assert later(record(30, doc=client, version=4, before=True))  # a version not backed up
+    assert not later(record(30, doc=client, version=9, id_="carried"))  # rides in the file
+    assert later(record(30, doc=ObjectId(), version=1))  # created after its collection's read
+    assert not later(record(-3600, doc=ObjectId(), version=1))  # a deleted document's history
+    assert later(record(30, actor=ObjectId()))  # by a user created after `users` was read
+    assert not later(record(-3600, actor=ObjectId()))
+    assert not later(record(30, doc=session))  # an unversioned create of a backed-up session
+    assert later(record(30, doc=session, before=True))  # an update after the session was read
+    assert not later(record(0.5, doc=session, before=True))
 
 
 async def test_a_backup_under_four_writers_restores_clean(
