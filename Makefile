@@ -20,7 +20,7 @@ find_python = $(shell \
 	done)
 
 .PHONY: help install run test lint indexes bench bridge sync worker reconcile lifecycle migrate \
-	validate-data dedupe verify seed backup restore clean
+	validate-data dedupe verify seed backup restore restore-drill clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,7 +61,7 @@ bridge: install ## Start the MT5 bridge with the simulated terminal on 127.0.0.1
 sync: install ## One MT5 sync pass over every active account mapping
 	$(PY) -m scripts.sync $(ARGS)
 
-worker: install ## The sync scheduler: a pass every SYNC_INTERVAL_SECONDS
+worker: install ## The worker: MT5 sync every SYNC_INTERVAL_SECONDS, scheduled backups and drills
 	$(PY) -m scripts.sync --loop $(ARGS)
 
 reconcile: install ## MT5 deposits and withdrawals against recorded investments
@@ -85,11 +85,14 @@ verify: install ## Integrity check: references, money, duplicates
 seed: install ## Seed a data set: STATE=empty|dev|demo|test
 	$(PY) -m scripts.seed --state $(STATE) $(ARGS)
 
-backup: install ## Back up collections to one gzip file (ARGS: --out FILE --collections a,b)
+backup: install ## Back up the database to one encrypted file (ARGS: --out FILE --collections a,b)
 	$(PY) -m scripts.backup $(ARGS)
 
-restore: install ## Restore a backup file (ARGS: FILE)
+restore: install ## Restore a backup file (ARGS: FILE [--replace])
 	$(PY) -m scripts.restore $(ARGS)
+
+restore-drill: install ## Restore the newest backup into a scratch database, compare, verify, drop it
+	$(PY) -m scripts.restore_drill $(ARGS)
 
 clean: ## Remove the virtualenv and the development database
 	rm -rf $(VENV) var

@@ -28,7 +28,11 @@
     ├── FundCatalogInvalid              500  the fund terms file is malformed (found at start-up)
     ├── SyncDataError                   500  MT5 data the sync cannot store (sync/job.py)
     └── CommandRefused                  500  a data script refuses to run (ops/_cli.py; exit 2)
-        ├── BackupCorrupt               500  a backup file fails its manifest (ops/backup.py)
+        ├── BackupCorrupt               500  a backup file fails its authentication or
+        │                                        manifest (ops/backup_cipher.py)
+        ├── BackupKeyMismatch           500  no configured BACKUP_ENCRYPTION_KEY opens the file
+        ├── NoBackupToDrill             500  no backup file for the restore drill
+        │                                        (ops/restore_drill.py)
         ├── RestoreFailed               500  a restore stopped; the target is left as it was
         ├── MigrationLocked             500  another run holds the migration lock
         ├── MigrationChanged            500  an applied migration's file has changed

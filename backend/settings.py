@@ -7,10 +7,13 @@ URI names a remote host without TLS; the refusal lists every problem by setting 
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +28,9 @@ _PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "placeholder", "ex
                         "not-for-production", "dev-only", "xxxx")
 _MIN_SECRET_LENGTH = 32
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 class Environment(StrEnum):
@@ -87,11 +93,48 @@ class Settings(BaseSettings):
     sync_stale_after_minutes: int = Field(default=30, ge=1)
     sync_lease_seconds: int = Field(default=120, ge=5)
 
-    @field_validator("field_encryption_keys", "google_admin_emails", mode="before")
+    # Backups (backend/ops/backup.py, backup_schedule.py, restore_drill.py)
+    backup_encryption_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    backup_directory: Path = REPO_ROOT / "var" / "backups"
+    backup_schedule_enabled: bool = True
+    backup_at_utc: time = time(2, 0)
+    backup_interval_hours: int = Field(default=24, ge=1, le=24)
+    backup_keep_daily: int = Field(default=30, ge=1)
+    backup_keep_monthly: int = Field(default=12, ge=0)
+    backup_retry_minutes: int = Field(default=30, ge=1)
+    backup_lease_seconds: int = Field(default=600, ge=30)
+    restore_drill_weekday: Weekday = "sunday"
+    restore_drill_at_utc: time = time(3, 0)
+
+    @field_validator("field_encryption_keys", "google_admin_emails", "backup_encryption_key",
+                     mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("backup_interval_hours")
+    @classmethod
+    def _interval_divides_a_day(cls, value: int) -> int:
+        if 24 % value:
+            raise ValueError("BACKUP_INTERVAL_HOURS must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24)")
+        return value
+
+    @field_validator("backup_at_utc", "restore_drill_at_utc")
+    @classmethod
+    def _utc_time_of_day(cls, value: time) -> time:
+        if value.tzinfo is not None and value.utcoffset():
+            raise ValueError("give the time of day in UTC, without an offset")
+        return value.replace(tzinfo=None, second=0, microsecond=0)
+
+    @field_validator("backup_encryption_key")
+    @classmethod
+    def _backup_keys_are_aes_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, key in enumerate(value):
+            problem = backup_key_problem(key.get_secret_value())
+            if problem:
+                raise ValueError(f"BACKUP_ENCRYPTION_KEY[{index}] {problem}")
         return value
 
     @property
@@ -123,6 +166,8 @@ class Settings(BaseSettings):
         for index, key in enumerate(self.field_encryption_keys):
             problems.extend(_secret_problems(f"FIELD_ENCRYPTION_KEYS[{index}]", key))
         problems.extend(_secret_problems("MT5_BRIDGE_API_KEY", self.mt5_bridge_api_key))
+        if not self.backup_encryption_key:
+            problems.append("BACKUP_ENCRYPTION_KEY is missing (backups hold client data)")
         if self.fidus_bootstrap_admin_password is not None:
             problems.extend(
                 _secret_problems(
@@ -153,6 +198,17 @@ def _secret_problems(name: str, value: SecretStr | None, min_length: int = _MIN_
     if len(raw) < min_length:
         return [f"{name} is too short (at least {min_length} characters)"]
     return []
+
+
+def backup_key_problem(text: str) -> str | None:
+    """Why `text` is not a backup key (url-safe base64 of 32 random bytes), or None."""
+    try:
+        raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return "is not url-safe base64 (generate one with Fernet.generate_key())"
+    if len(raw) != 32:
+        return f"decodes to {len(raw)} bytes, not 32 (generate one with Fernet.generate_key())"
+    return None
 
 
 def uri_tls_problems(uri: str, *, production: bool) -> list[str]:

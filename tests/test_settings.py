@@ -13,6 +13,7 @@ def production(**overrides: object) -> Settings:
         "jwt_secret": "J" * 48,
         "field_encryption_keys": "A" * 44,
         "mt5_bridge_api_key": "B" * 40,
+        "backup_encryption_key": "YmFja3VwLWtleS1mb3ItdGhlLXNldHRpbmdzLXRlc3Q=",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -45,6 +46,18 @@ def test_production_lists_every_problem_by_name() -> None:
     assert "JWT_SECRET is a placeholder value" in message
     assert "MT5_BRIDGE_API_KEY is a placeholder value" in message
     assert "FIELD_ENCRYPTION_KEYS[0] is too short" in message
+
+
+def test_production_requires_a_backup_key() -> None:
+    with pytest.raises(ValidationError) as caught:
+        production(backup_encryption_key="")
+    assert "BACKUP_ENCRYPTION_KEY is missing" in str(caught.value)
+
+
+def test_backup_interval_divides_a_day() -> None:
+    with pytest.raises(ValidationError, match="must divide 24"):
+        Settings(_env_file=None, backup_interval_hours=5)  # type: ignore[call-arg]
+    assert Settings(_env_file=None, backup_interval_hours=6).backup_interval_hours == 6  # type: ignore[call-arg]
 
 
 def test_production_refuses_remote_host_without_tls() -> None:

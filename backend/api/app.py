@@ -81,7 +81,7 @@ def create_app(
     @app.get(
         "/health",
         tags=["health"],
-        summary="Database and sync health",
+        summary="Database, sync and backup health",
         responses={503: {"description": "The database is unreachable"}},
     )
     async def health(request: Request) -> JSONResponse:
@@ -95,6 +95,8 @@ def create_app(
 
 def default_startup_steps() -> list[StartupStep]:
     from backend.api.startup import bootstrap_admin, demo_seed, sync_indexes
+    from backend.ops.backup_health import backup_health_startup_step
     from backend.sync.health import sync_health_startup_step
 
-    return [sync_indexes, demo_seed, bootstrap_admin, sync_health_startup_step]
+    return [sync_indexes, demo_seed, bootstrap_admin, sync_health_startup_step,
+            backup_health_startup_step]

@@ -56,6 +56,10 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 #: A check that returns the reasons (possibly none) the system is degraded.
 DegradedCheck = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[list[str]]]
+#: A section of the report (e.g. "backups": the last good backup and drill) and the reasons,
+#: possibly none, it makes the system degraded.
+HealthSection = Callable[[AsyncDatabase[dict[str, Any]]],
+                         Awaitable[tuple[dict[str, Any], list[str]]]]
 
 SLOW_PING_MS = 1000.0
 
@@ -79,12 +83,16 @@ class HealthReport:
     last_error: str | None = None
     reasons: list[str] = field(default_factory=list)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Named sections from `ConnectionManager.health_sections`, shown as top-level keys.
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("last_error_at", "checked_at"):
             if data[key] is not None:
                 data[key] = data[key].isoformat()
+        sections = data.pop("sections")
+        data.update({name: value for name, value in sections.items() if name not in data})
         return data
 
 
@@ -114,6 +122,7 @@ class ConnectionManager:
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self.monitor = DriverMonitor(settings.mongodb_max_pool_size)
         self.degraded_checks: list[DegradedCheck] = []
+        self.health_sections: dict[str, HealthSection] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -278,6 +287,12 @@ class ConnectionManager:
                 report.reasons.extend(await check(db))
             except Exception as error:  # noqa: BLE001
                 report.reasons.append(f"health check failed: {_first_line(error)}")
+        for name, section in self.health_sections.items():
+            try:
+                report.sections[name], reasons = await section(db)
+                report.reasons.extend(reasons)
+            except Exception as error:  # noqa: BLE001
+                report.reasons.append(f"health check {name} failed: {_first_line(error)}")
 
     async def health(self) -> HealthReport:
         """A snapshot of the database's health. Never raises: a failed ping is `unhealthy`."""

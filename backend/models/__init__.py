@@ -7,6 +7,13 @@ from __future__ import annotations
 from backend.models._base import StoredDocument
 from backend.models.admin_google_sessions import AdminGoogleSession
 from backend.models.audit_log import ActorType, AuditRecord, AuditRecordRead
+from backend.models.backup_runs import (
+    BackupConsistency,
+    BackupOutcome,
+    BackupRun,
+    BackupRunKind,
+    BackupTrigger,
+)
 from backend.models.crm_prospects import (
     CrmProspect,
     ProspectCreate,
@@ -78,6 +85,7 @@ STORED_MODELS: dict[str, type[StoredDocument]] = {
         QuarantinedDocument,
         ScheduleItem,
         LedgerEntry,
+        BackupRun,
     )
 }
 
@@ -89,6 +97,11 @@ __all__ = [
     "AmlStatus",
     "AuditRecord",
     "AuditRecordRead",
+    "BackupConsistency",
+    "BackupOutcome",
+    "BackupRun",
+    "BackupRunKind",
+    "BackupTrigger",
     "CrmProspect",
     "DealEntry",
     "DealType",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from backend.db.types import Database
 from backend.repositories.admin_google_sessions import AdminGoogleSessionRepository
 from backend.repositories.audit_log import AuditLogRepository
+from backend.repositories.backup_runs import BackupRunRepository
 from backend.repositories.base import Clock, utcnow
 from backend.repositories.crm_prospects import CrmProspectRepository
 from backend.repositories.documents import DocumentRepository, KycFileStore
@@ -41,3 +42,4 @@ class Repositories:
         self.schedule = ScheduleItemRepository(db, clock=clock)
         self.ledger = LedgerRepository(db, clock=clock)
         self.locks = LockRepository(db, clock=clock)
+        self.backup_runs = BackupRunRepository(db, clock=clock)

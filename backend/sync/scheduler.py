@@ -1,8 +1,10 @@
-"""The worker: a sync pass every `sync_interval_seconds` until SIGINT or SIGTERM.
+"""The worker: a sync pass every `sync_interval_seconds`, and a look at the backup schedule
+every minute (`backend/ops/backup_schedule.py`), until SIGINT or SIGTERM.
 
-A stop signal lets the running pass finish (its leases are released, nothing is left half
-written) and ends the wait before the next one; a second signal cancels the pass, whose
-accounts are then retried by the next worker once their leases expire.
+A stop signal lets the running pass (or backup) finish (its leases are released, nothing is
+left half written) and ends the wait before the next one; a second signal cancels it: the
+sync's accounts are then retried by the next worker once their leases expire, and a cancelled
+backup removes its unfinished file, its slot still due.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any
 
 from backend.services.audit import Actor
 from backend.services.contracts import ContractService
@@ -56,7 +59,7 @@ class StopSignal:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.received = 0
-        self._task: asyncio.Task[object] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> StopSignal:
@@ -72,8 +75,12 @@ class StopSignal:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.remove_signal_handler(sig)
 
-    def guard(self, task: asyncio.Task[object] | None) -> None:
-        self._task = task
+    def guard(self, task: asyncio.Task[Any]) -> None:
+        """Cancel `task` on a second signal, until `release(task)`."""
+        self._tasks.add(task)
+
+    def release(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
 
     def trigger(self, sig: int = signal.SIGTERM) -> None:
         self.received += 1
@@ -81,9 +88,12 @@ class StopSignal:
             logger.info("%s received: stopping after the current pass",
                         signal.Signals(sig).name)
             self.event.set()
-        elif self._task is not None and not self._task.done():
-            logger.warning("second stop signal: cancelling the current pass")
-            self._task.cancel()
+        else:
+            running = [task for task in self._tasks if not task.done()]
+            if running:
+                logger.warning("second stop signal: cancelling the current pass")
+            for task in running:
+                task.cancel()
 
 
 async def run_forever(
@@ -120,10 +130,46 @@ async def run_forever(
             if on_report is not None:
                 on_report(report)
         finally:
-            stop.guard(None)
+            stop.release(task)
         if max_passes is not None and passes >= max_passes:
             break
         delay = max(0.0, interval_seconds - (loop.time() - started))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.event.wait(), timeout=delay)
     return passes
+
+
+async def run_every(
+    tick: Callable[[], Awaitable[object]],
+    *,
+    every_seconds: float,
+    stop: StopSignal,
+    what: str,
+    max_ticks: int | None = None,
+) -> int:
+    """Call `tick` every `every_seconds` until stopped (the backup schedule's check); returns
+    how many ticks completed. A failed tick is logged and the next one comes as usual."""
+    loop = asyncio.get_running_loop()
+    ticks = 0
+    while not stop.event.is_set():
+        started = loop.time()
+        task: asyncio.Task[object] = asyncio.ensure_future(tick())
+        stop.guard(task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if stop.received > 1:
+                break
+            raise
+        except Exception:
+            logger.exception("%s failed; trying again in %g s", what, every_seconds)
+        else:
+            ticks += 1
+        finally:
+            stop.release(task)
+        if max_ticks is not None and ticks >= max_ticks:
+            break
+        delay = max(0.0, every_seconds - (loop.time() - started))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.event.wait(), timeout=delay)
+    return ticks
