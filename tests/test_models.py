@@ -65,13 +65,18 @@ def an_investment(**overrides: Any) -> dict[str, Any]:
     return document
 
 
-@pytest.mark.parametrize("value", [Decimal("10.5"), Decimal128("10.5"), "10.5", " 10.5 "])
+@pytest.mark.parametrize("value", [Decimal("10.5"), Decimal128("10.5"), "10.5", "10.50"])
 def test_money_accepts_exact_forms(value: Any) -> None:
     assert Holder(amount=value).amount == Decimal("10.5")
 
 
-def test_money_accepts_int() -> None:
-    assert Holder(amount=10000).amount == Decimal(10000)
+def test_money_from_the_api_is_stored_to_the_cent() -> None:
+    # A JSON integer or a string with fewer decimals becomes N.00 / N.N0, never "10000".
+    assert str(Holder(amount=10000).amount) == "10000.00"
+    assert str(Holder.model_validate_json('{"amount": 13000}').amount) == "13000.00"
+    assert str(Holder(amount="13000").amount) == "13000.00"
+    assert str(Holder(amount="13000.5").amount) == "13000.50"
+    assert str(Holder(amount="-7.25").amount) == "-7.25"
 
 
 @pytest.mark.parametrize(
@@ -79,11 +84,25 @@ def test_money_accepts_int() -> None:
     [
         (10.5, "never a float"),
         (True, "never a float"),
-        ("NaN", "finite"),
+        ("NaN", "ASCII digits"),
         (Decimal("Infinity"), "finite"),
-        ("ten", "decimal number"),
-        ("1E+16", "at most"),
-        ("1." + "1" * 40, "precision"),
+        ("ten", "ASCII digits"),
+        ("1E+16", "ASCII digits"),
+        ("10000000000000000", "at most"),
+        (10**16, "at most"),
+        ("1." + "1" * 40, "ASCII digits"),
+        # Non-canonical forms the API once stored as given.
+        ("1E4", "ASCII digits"),
+        ("10000.1000000", "ASCII digits"),
+        ("10000.001", "ASCII digits"),
+        ("\u0661\u0660\u0660\u0660\u0660", "ASCII digits"),  # Arabic-Indic digits
+        ("\uff11\uff10\uff10\uff10\uff10", "ASCII digits"),  # full-width digits
+        ("12_500.00", "ASCII digits"),
+        ("+13000.00", "ASCII digits"),
+        (" 13500.00 ", "ASCII digits"),
+        ("13500.", "ASCII digits"),
+        (".50", "ASCII digits"),
+        ("13500.00\n", "ASCII digits"),
     ],
 )
 def test_money_refuses(value: Any, message: str) -> None:

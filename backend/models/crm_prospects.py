@@ -11,12 +11,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, RequestEmail, Version
+from backend.models._common import MULTI_LINE, ONE_LINE, Reason, RequestEmail, Version
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
-ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
+Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000), MULTI_LINE]
 
 
 class ProspectStage(StrEnum):

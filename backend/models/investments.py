@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from backend.models._base import StoredDocument
 from backend.models._common import Reason, Version
 from backend.models._types import (
+    CalendarDate,
     Currency,
     DecimalNumber,
     FundCode,
@@ -98,7 +99,7 @@ class InvestmentCreate(BaseModel):
         description="decimal string, e.g. '50000.00'; a JSON float is refused"
     )
     currency: Currency
-    deposit_date: date
+    deposit_date: CalendarDate
 
 
 class InvestmentStatusUpdate(BaseModel):

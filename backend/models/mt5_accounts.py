@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import Mt5Login, Version
+from backend.models._common import ONE_LINE, Mt5Login, Version
 from backend.models._types import (
     MONEY_LIMIT,
     Currency,
@@ -42,7 +42,7 @@ AccountId = Annotated[
 BrokerCode = Annotated[
     str, StringConstraints(min_length=2, max_length=32, pattern=BROKER_CODE_PATTERN)
 ]
-ServerName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ServerName = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
 EncryptedSecret = Annotated[str, StringConstraints(min_length=16, max_length=4096)]
 KeyId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Leverage = Annotated[StrictInt, Field(ge=1, le=100_000)]
