@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Documents
     document_storage: str = "gridfs"
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Largest request body other than an upload (JSON); uploads may be DOCUMENT_MAX_BYTES.
+    request_max_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # MT5 bridge and sync
     mt5_bridge_url: str = "http://127.0.0.1:8100"

@@ -79,8 +79,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    from backend.api.middleware import security_headers
+
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return _respond(500, "INTERNAL_ERROR", "an unexpected error occurred")
+    # Starlette sends this one outside every middleware, so its headers are set here.
+    settings = getattr(request.app.state, "settings", None)
+    headers = dict(security_headers(request.url.path, 500,
+                                    hsts=bool(settings and settings.is_production)))
+    return _respond(500, "INTERNAL_ERROR", "an unexpected error occurred", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
