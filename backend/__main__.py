@@ -15,6 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from backend.errors import DatabaseUnavailable
+from backend.settings import SettingsProblem, describe_problems
 
 
 async def _serve(host: str, port: int) -> int:
@@ -31,6 +32,9 @@ async def _serve(host: str, port: int) -> int:
     except DatabaseUnavailable as error:
         print(f"fidus: cannot start: {error.message}", file=sys.stderr)
         return 1
+    except SettingsProblem as problem:
+        print(f"fidus: invalid settings: {problem}", file=sys.stderr)
+        return 2
     app = create_app(settings, connection=manager, configure_logs=False)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
@@ -46,8 +50,7 @@ def main() -> int:
     try:
         return asyncio.run(_serve(args.host, args.port))
     except ValidationError as error:
-        problems = "; ".join(str(e.get("msg", "")) for e in error.errors())
-        print(f"fidus: invalid settings: {problems}", file=sys.stderr)
+        print(f"fidus: invalid settings: {describe_problems(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
