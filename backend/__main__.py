@@ -36,7 +36,9 @@ async def _serve(host: str, port: int) -> int:
         print(f"fidus: invalid settings: {problem}", file=sys.stderr)
         return 2
     app = create_app(settings, connection=manager, configure_logs=False)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+    # The app reads X-Forwarded-For itself, and only from FORWARDED_ALLOW_IPS (empty: never).
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on",
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     await server.serve()
     return 0 if server.started else 1

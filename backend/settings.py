@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 import re
 from enum import StrEnum
@@ -85,9 +86,19 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=7, ge=1, le=90)
     field_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    login_max_failures: int = Field(default=5, ge=1)
+    # Sign-in lockout: failures of one account from one source lock that pair; failures of one
+    # account from all sources lock the account; failures from one source over all accounts
+    # lock the source. Each lock lasts LOGIN_LOCKOUT_MINUTES and answers like a wrong password.
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_account_max_failures: int = Field(default=20, ge=1, le=1000)
+    login_source_max_failures: int = Field(default=30, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_ip_max_attempts_per_minute: int = Field(default=20, ge=1)
+    # A session ends this long after sign-in however often it is refreshed.
+    session_absolute_days: int = Field(default=30, ge=1, le=365)
+    # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated; "*"
+    # for any). Empty: the header is ignored and the peer address is the client's.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Google sign-in for admins
     google_client_id: str | None = None
@@ -113,7 +124,8 @@ class Settings(BaseSettings):
     sync_stale_after_minutes: int = Field(default=30, ge=1)
     sync_lease_seconds: int = Field(default=120, ge=5)
 
-    @field_validator("field_encryption_keys", "google_admin_emails", mode="before")
+    @field_validator("field_encryption_keys", "google_admin_emails", "forwarded_allow_ips",
+                     mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -166,6 +178,13 @@ class Settings(BaseSettings):
         if not isinstance(logging.getLevelNamesMapping().get(self.log_level), int):
             problems.append(f"LOG_LEVEL {self.log_level!r} is not a log level "
                             "(DEBUG, INFO, WARNING, ERROR)")
+        for entry in self.forwarded_allow_ips:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    problems.append(f"FORWARDED_ALLOW_IPS entry {entry!r} is not an address "
+                                    "or network")
         if self.jwt_algorithm not in _JWT_ALGORITHMS:
             problems.append(f"JWT_ALGORITHM {self.jwt_algorithm!r} is not one of "
                             f"{', '.join(_JWT_ALGORITHMS)} (tokens are signed with JWT_SECRET)")

@@ -17,6 +17,7 @@ from backend.errors import AuthenticationFailed, PermissionDenied
 from backend.models.sessions import Session
 from backend.models.users import User, UserType
 from backend.repositories.base import MAX_PAGE_SIZE, utcnow
+from backend.security.addresses import client_address, trusted_networks
 from backend.services import Actor, Services
 from backend.services.google import GoogleSignIn
 
@@ -97,6 +98,10 @@ def _require(*roles: UserType) -> Any:
     allowed = frozenset(roles)
 
     async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.user.password_change_required:
+            raise PermissionDenied(
+                "an admin reset this password: set a new one at POST /api/v1/auth/password",
+                code="PASSWORD_CHANGE_REQUIRED")
         if principal.user.user_type not in allowed:
             raise PermissionDenied(
                 "this route needs the role " + " or ".join(sorted(r.value for r in allowed)),
@@ -131,5 +136,8 @@ PageDep = Annotated[Pagination, Depends(_pagination)]
 
 
 def client_ip(request: Request) -> str | None:
-    # Behind a proxy, uvicorn's --proxy-headers puts the real client here.
-    return request.client.host if request.client else None
+    """The client's address: the peer's, or from X-Forwarded-For when the peer is a proxy
+    named in FORWARDED_ALLOW_IPS (uvicorn's own proxy-header handling is off)."""
+    proxies = trusted_networks(request.app.state.settings.forwarded_allow_ips)
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"), proxies)

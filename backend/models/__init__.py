@@ -43,6 +43,7 @@ from backend.models.mt5_accounts import (
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.models.sessions import Session
+from backend.models.throttles import ThrottleCounter
 from backend.models.users import (
     AmlDecision,
     AmlStatus,
@@ -74,6 +75,7 @@ STORED_MODELS: dict[str, type[StoredDocument]] = {
         MigrationRecord,
         Lock,
         QuarantinedDocument,
+        ThrottleCounter,
     )
 }
 
@@ -120,6 +122,7 @@ __all__ = [
     "Session",
     "StoredDocument",
     "SyncStatus",
+    "ThrottleCounter",
     "User",
     "UserCreate",
     "UserRead",

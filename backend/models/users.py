@@ -89,7 +89,12 @@ class User(StoredDocument):
     aml_reviewed_by: PyObjectId | None = None
     aml_reason: Reason | None = None
     password_hash: PasswordHash
+    #: None only for a user migrated from the old system, whose hash is still that system's
+    #: plain bcrypt (`security.passwords.verify_legacy_password`) until the first sign-in.
     password_changed_at: UtcDateTime | None = None
+    #: Set when an admin forces a password reset: until the user sets a new password, a
+    #: sign-in reaches only the routes that change it.
+    password_reset_required_at: UtcDateTime | None = None
     failed_login_attempts: Annotated[StrictInt, Field(ge=0, le=1000)]
     locked_until: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
@@ -100,6 +105,10 @@ class User(StoredDocument):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def password_change_required(self) -> bool:
+        return self.password_reset_required_at is not None
 
 
 class UserCreate(BaseModel):
@@ -185,6 +194,8 @@ class UserRead(BaseModel):
     aml_status: AmlStatus
     aml_decided_at: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    password_change_required: bool = Field(
+        default=False, description="an admin reset the password: set a new one first")
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: int
