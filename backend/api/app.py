@@ -18,6 +18,7 @@ from backend.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from backend.api.routes import API_PREFIX, ROUTERS
+from backend.api.schemas import document_body_answers
 from backend.db.connection import ConnectionManager
 from backend.log import configure_logging
 from backend.settings import Settings, get_settings
@@ -60,6 +61,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_body_answers(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     install_metrics(app)
     for router in ROUTERS:
