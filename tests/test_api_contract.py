@@ -71,3 +71,33 @@ def test_every_operation_documents_the_answers_any_request_can_get(app: FastAPI)
     login = document["paths"]["/api/v1/auth/login"]["post"]["responses"]
     assert "429" in login and "Retry-After" in login["429"]["headers"]
     assert "423" not in login
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return any(option.get("type") == "null" for option in schema.get("anyOf", ()))
+
+
+async def test_a_field_documented_as_nullable_accepts_null_and_no_other_does(
+        app: FastAPI, client: httpx.AsyncClient) -> None:
+    from tests.api_support import admin_headers, services
+    from tests.factories import make_user
+
+    components = app.openapi()["components"]["schemas"]
+    properties = components["UserUpdate"]["properties"]
+    nullable = sorted(name for name, schema in properties.items() if _nullable(schema))
+    assert nullable == ["phone", "version"]
+    admin = await admin_headers(client)
+    user = await make_user(services(app), phone="+14155550100")
+    for name in properties:
+        response = await client.patch(f"/api/v1/admin/users/{user.id}", headers=admin,
+                                      json={name: None})
+        if name in nullable:
+            assert response.status_code == 200, (name, response.text)
+        else:
+            assert_error(response, 422)
+    assert sorted(name for name, schema in components["ProfileUpdate"]["properties"].items()
+                  if _nullable(schema)) == ["phone"]
+    for model in ("ProspectUpdate", "Mt5AccountUpdate"):
+        fields = components[model]["properties"]
+        assert not any(_nullable(fields[name]) for name in ("name", "broker_code", "server",
+                                                             "is_active") if name in fields)

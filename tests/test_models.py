@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -83,6 +84,7 @@ def test_money_from_the_api_is_stored_to_the_cent() -> None:
     ("value", "message"),
     [
         (10.5, "never a float"),
+        (10000.0, "never a float"),
         (True, "never a float"),
         ("NaN", "ASCII digits"),
         (Decimal("Infinity"), "finite"),
@@ -213,7 +215,9 @@ def test_read_models_never_carry_secrets() -> None:
     )
     assert user.email == "alejandro@example.com"
     shown = UserRead.model_validate(user, from_attributes=True).model_dump_json()
-    assert "password" not in shown and "$2b$" not in shown
+    # The one password field shown is the flag that a new password is due, never a value.
+    assert "$2b$" not in shown and "hash" not in shown
+    assert [key for key in json.loads(shown) if "password" in key] == ["password_change_required"]
     assert "password" not in UserRead.model_fields
 
     account = Mt5Account.from_document(

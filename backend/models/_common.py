@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     EmailStr,
     Field,
     GetCoreSchemaHandler,
@@ -16,7 +17,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
-from pydantic.json_schema import JsonSchemaValue
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
 from backend.models._types import EMAIL_PATTERN
@@ -67,9 +68,27 @@ ONE_LINE = _FreeText(_SINGLE_LINE_REFUSED, SINGLE_LINE_TEXT_PATTERN)
 #: Free text that may span lines (a reason, notes): tabs and line breaks are allowed.
 MULTI_LINE = _FreeText(_MULTI_LINE_REFUSED, MULTI_LINE_TEXT_PATTERN)
 
+#: `X | NotNull = None`: a partial update may leave the field out, but null is not in its JSON
+#: schema, since it cannot be cleared (the services refuse an explicit null).
+NotNull = SkipJsonSchema[None]
+
 #: Optimistic-concurrency counter: 1 on creation, +1 on every edit.
 Version = Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON (and JSON Schema's "integer") does not tell 3 from 3.0; a fraction stays refused.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A whole number as a request gives it: 3 or 3.0, never 3.5 nor "3". Stored ones stay strict.
+WholeNumber = BeforeValidator(_whole_number)
+#: The version a request says it read.
+ExpectedVersion = Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT), WholeNumber]
 Mt5Login = Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT)]
+Mt5LoginInput = Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT), WholeNumber]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000), MULTI_LINE]
 
@@ -80,11 +99,22 @@ def _storable_email(value: str) -> str:
     return value
 
 
+#: What the API document promises of a request's e-mail address: the stored pattern, with the
+#: rules of the e-mail validator spelled out (no dot at either end of the local part or two in
+#: a row, no label beginning or ending with a hyphen nor "ab--" unless IDNA, a lower-case
+#: top-level domain that is not a special-use name such as .test), so an address the document
+#: calls valid is never refused.
+REQUEST_EMAIL_PATTERN = (
+    r"^(?=[^@]{1,64}@)[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*"
+    r"@((?![A-Za-z0-9]{2}--)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?!(arpa|invalid|local|localhost|onion|test)$)[a-z]{2,24}$"
+)
+
 #: An e-mail address in a request: valid, and also within the stored pattern, so a request
 #: that validates is never refused later by the stored model or the database's validator.
 RequestEmail = Annotated[
     EmailStr,
     AfterValidator(_storable_email),
-    WithJsonSchema({"type": "string", "format": "email", "pattern": EMAIL_PATTERN,
+    WithJsonSchema({"type": "string", "format": "email", "pattern": REQUEST_EMAIL_PATTERN,
                     "maxLength": 254, "examples": ["ada@fidus.example"]}),
 ]

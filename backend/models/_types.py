@@ -95,12 +95,14 @@ def _from_bson(value: Decimal128) -> Decimal:
 def _to_money(value: Any) -> Decimal:
     """An amount of money.
 
-    From the API (a string or a JSON integer) only the canonical form is taken: ASCII digits,
+    From the API (a string, or a JSON integer) only the canonical form is taken: ASCII digits,
     an optional leading minus, at most two decimals (`MONEY_INPUT_PATTERN`); no exponent,
-    sign plus, spaces, underscores or other scripts' digits. It is stored quantized to the
-    cent, so "10000", 10000 and "10000.0" are all stored as 10000.00; nothing is rounded,
-    because a third decimal is refused rather than rounded away. A `Decimal` or `Decimal128`
-    comes from the product's own code or the database and is kept exactly as it is.
+    sign plus, spaces, underscores or other scripts' digits, and never a JSON float, even
+    10000.0, which may already have been rounded on its way.
+    It is stored quantized to the cent, so "10000", 10000 and "10000.0" are all stored as
+    10000.00; nothing is rounded, because a third decimal is refused rather than rounded away.
+    A `Decimal` or `Decimal128` comes from the product's own code or the database and is kept
+    exactly as it is.
     """
     kind = type(value)
     if kind is Decimal128:
@@ -148,14 +150,15 @@ _MONEY_JSON_SCHEMA = {
     "examples": ["10000.00"],
     "description": "decimal amount as a string (never a float)",
 }
+# JSON Schema cannot tell a JSON integer from a whole float (10000 from 10000.0), so only the
+# string is documented; a JSON integer is accepted as well, a float never.
 _MONEY_INPUT_JSON_SCHEMA = {
-    "anyOf": [
-        {"type": "string", "pattern": MONEY_INPUT_PATTERN, "maxLength": 40},
-        {"type": "integer"},
-    ],
+    "type": "string",
+    "pattern": MONEY_INPUT_PATTERN,
+    "maxLength": 40,
     "examples": ["10000.00"],
-    "description": "amount as a decimal string with at most two decimals, or a whole number; "
-                   "stored to the cent; never a float",
+    "description": "amount as a decimal string of ASCII digits with at most two decimals, "
+                   "stored to the cent (a JSON integer is taken too; a JSON float never)",
 }
 
 
@@ -172,8 +175,13 @@ Money = Annotated[
     WithJsonSchema(_MONEY_JSON_SCHEMA, mode="serialization"),
 ]
 #: At least 1 unit: a principal below that is never a real investment, and `minimum: 1` is a
-#: bound every server enforces (the embedded one ignores `exclusiveMinimum`).
-PositiveMoney = Annotated[Money, Field(ge=1)]
+#: bound every server enforces (the embedded one ignores `exclusiveMinimum`). The input schema
+#: says so too: no leading minus, and a whole part of at least 1.
+PositiveMoney = Annotated[
+    Money, Field(ge=1),
+    WithJsonSchema({**_MONEY_INPUT_JSON_SCHEMA, "pattern": r"^0*[1-9][0-9]*(\.[0-9]{1,2})?$"},
+                   mode="validation"),
+]
 NonNegativeMoney = Annotated[Money, Field(ge=0)]
 SignedMoney = Annotated[Money, Field(ge=-MONEY_LIMIT)]
 #: A percentage or ratio that is stored as Decimal128 (e.g. return in %, margin level).
@@ -237,7 +245,9 @@ CalendarDate = Annotated[
     date,
     BeforeValidator(_iso_date),
     AfterValidator(_not_before_epoch),
-    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    # The pattern says "1970 or later" as well, so the document promises no date refused.
+    WithJsonSchema({"type": "string", "format": "date",
+                    "pattern": r"^(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$",
                     "examples": ["2026-11-02"]}),
 ]
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import ExpectedVersion, Reason, Version
 from backend.models._types import (
     CalendarDate,
     Currency,
@@ -107,7 +107,8 @@ class InvestmentStatusUpdate(BaseModel):
 
     status: InvestmentStatus
     reason: Reason | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class InvestmentRead(BaseModel):

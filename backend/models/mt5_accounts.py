@@ -20,7 +20,14 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import ONE_LINE, Mt5Login, Version
+from backend.models._common import (
+    ONE_LINE,
+    ExpectedVersion,
+    Mt5Login,
+    Mt5LoginInput,
+    NotNull,
+    Version,
+)
 from backend.models._types import (
     MONEY_LIMIT,
     Currency,
@@ -98,7 +105,7 @@ class Mt5AccountCreate(BaseModel):
     client_id: PyObjectId
     fund_code: FundCode
     investment_id: PyObjectId | None = None
-    mt5_login: Mt5Login
+    mt5_login: Mt5LoginInput
     broker_code: BrokerCode
     server: ServerName
     investor_password: InvestorPassword
@@ -109,11 +116,12 @@ class Mt5AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     investment_id: PyObjectId | None = None
-    broker_code: BrokerCode | None = None
-    server: ServerName | None = None
+    broker_code: BrokerCode | NotNull = None
+    server: ServerName | NotNull = None
     investor_password: InvestorPassword | None = None
-    is_active: bool | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    is_active: bool | NotNull = None
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class Mt5AccountRead(BaseModel):

@@ -20,7 +20,14 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import PersonName, Reason, RequestEmail, Version
+from backend.models._common import (
+    ExpectedVersion,
+    NotNull,
+    PersonName,
+    Reason,
+    RequestEmail,
+    Version,
+)
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 USER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
@@ -126,18 +133,20 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    """Partial update by an admin; only the fields given change."""
+    """Partial update by an admin; only the fields given change. A field that cannot be
+    cleared may be left out but not sent as null (the document says so; null is refused)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: RequestEmail | None = None
-    username: UsernameInput | None = None
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
+    email: RequestEmail | NotNull = None
+    username: UsernameInput | NotNull = None
+    first_name: PersonName | NotNull = None
+    last_name: PersonName | NotNull = None
     phone: PhoneNumber | None = None
-    user_type: UserType | None = None
-    is_active: bool | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    user_type: UserType | NotNull = None
+    is_active: bool | NotNull = None
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class ProfileUpdate(BaseModel):
@@ -145,8 +154,8 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
+    first_name: PersonName | NotNull = None
+    last_name: PersonName | NotNull = None
     phone: PhoneNumber | None = None
 
 
