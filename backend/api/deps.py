@@ -1,7 +1,7 @@
 """Dependencies of the routes, as `Annotated` aliases so a route reads like a plain signature.
 
-`ServicesDep` is the app's one `Services` (so the per-IP sign-in throttle is shared by every
-request); its clock is `app.state.clock`, which tests replace to move time without sleeping.
+`ServicesDep` is the app's one `Services`, built once over the lifespan's database; its clock is
+`app.state.clock`, which tests replace to move time without sleeping.
 """
 
 from __future__ import annotations

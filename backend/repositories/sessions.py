@@ -61,9 +61,6 @@ class SessionRepository(Repository[Session]):
             raise AuthenticationFailed("the session has expired", code="SESSION_EXPIRED")
         return session
 
-    async def validate_token(self, token: str, *, now: datetime) -> Session:
-        return self.check_live(await self.find_one({"token_hash": hash_token(token)}), now)
-
     async def by_token(self, token: str) -> Session | None:
         return await self.find_one({"token_hash": hash_token(token)})
 
