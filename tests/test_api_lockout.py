@@ -207,3 +207,16 @@ async def test_a_forced_reset_makes_the_user_set_a_new_password_first(
     assert record["entity_id"] == str(user.id) and record["reason"] == "suspected compromise"
     assert temporary not in str(record)
     assert "password_hash" not in record["after"]
+
+
+async def test_right_passwords_never_add_up_to_a_lock(app: FastAPI,
+                                                      client: httpx.AsyncClient) -> None:
+    user = await make_user(services(app))
+    current = PASSWORD
+    for n in range(9):  # more than LOGIN_ACCOUNT_MAX_FAILURES (7) password checks in a row
+        user = await services(app).users.change_password(
+            user, current=current, new=f"passphrase-number-{n}", source="198.51.100.8")
+        current = f"passphrase-number-{n}"
+    stored = await services(app).users.repo.get(user.id)  # type: ignore[arg-type]
+    assert stored.failed_login_attempts == 0 and stored.locked_until is None
+    assert (await attempt(client, user.email, current, "198.51.100.8")).status_code == 200

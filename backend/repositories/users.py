@@ -118,6 +118,13 @@ class UserRepository(Repository[User]):
                 {"_id": user_id, "locked_until": None}, {"$set": {"locked_until": until}})
         return result.modified_count == 1
 
+    async def clear_sign_in_failures(self, user_id: ObjectId) -> None:
+        """A password proven right: the account's failure count starts again."""
+        with driver_errors(self.collection_name):
+            await self.collection.update_one(
+                {"_id": user_id, "failed_login_attempts": {"$gt": 0}},
+                {"$set": {"failed_login_attempts": 0}})
+
     async def record_sign_in(self, user_id: ObjectId, *, now: datetime) -> User | None:
         """A successful sign-in: the failure count starts again and the time is kept."""
         with driver_errors(self.collection_name):

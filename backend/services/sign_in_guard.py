@@ -117,7 +117,9 @@ class SignInGuard:
             if not matched and user.password_changed_at is None:
                 legacy = matched = await verify_legacy_password(password, user.password_hash)
         if matched:
+            assert user is not None
             await self.throttles.clear(pair_key)
+            await self.users.clear_sign_in_failures(user.id)  # type: ignore[arg-type]
             return PasswordCheck(legacy=legacy)
 
         locked = await self._record_failure(user, source=source, source_key=source_key,
