@@ -19,7 +19,7 @@ find_python = $(shell \
 		fi; \
 	done)
 
-.PHONY: help install run test lint indexes bench bridge sync worker reconcile lifecycle migrate \
+.PHONY: help install run test fuzz lint indexes bench bridge sync worker reconcile lifecycle migrate \
 	validate-data dedupe verify seed backup restore restore-drill clean
 
 help: ## List the targets
@@ -44,6 +44,9 @@ run: install ## Serve the API on HOST:PORT (embedded database unless MONGODB_URI
 
 test: install ## Run the whole test suite
 	$(PY) -m pytest $(ARGS)
+
+fuzz: install ## schemathesis, every check, 25 examples per operation as admin and as client
+	FIDUS_FUZZ_EXAMPLES=$${FIDUS_FUZZ_EXAMPLES:-25} $(PY) -m pytest tests/test_api_schemathesis.py -q $(ARGS)
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check backend mt5_bridge_service scripts tests

@@ -14,7 +14,7 @@
     ├── PayloadTooLarge                 413  an upload over the size limit
     ├── UnsupportedMediaType            415  an upload of a type not accepted
     ├── AuthenticationFailed            401
-    │   └── AccountLocked               423  too many failed sign-ins
+    │   └── SignInRefused               401  a wrong password or a sign-in lock, answered alike
     ├── PermissionDenied                403
     ├── Throttled                       429  too many attempts; `retry_after_seconds` says when
     ├── UpstreamUnavailable             502  the MT5 bridge failed or answered nonsense
@@ -128,9 +128,13 @@ class AuthenticationFailed(FidusError):
     http_status = 401
 
 
-class AccountLocked(AuthenticationFailed):
-    code = "ACCOUNT_LOCKED"
-    http_status = 423
+class SignInRefused(AuthenticationFailed):
+    """A password check refused. The caller is answered the same whether the password was
+    wrong or a lockout stood in the way; `locked` tells the services which it was."""
+
+    def __init__(self, message: str, *, code: str | None = None, locked: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.locked = locked
 
 
 class PermissionDenied(FidusError):

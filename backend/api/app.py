@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backend.api.errors import install_error_handlers
 from backend.api.metrics import install_metrics
+from backend.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from backend.api.routes import API_PREFIX, ROUTERS
+from backend.api.schemas import document_body_answers
 from backend.db.connection import ConnectionManager
-from backend.log import configure_logging, request_id_var
+from backend.log import configure_logging
 from backend.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -56,23 +61,24 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_body_answers(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     install_metrics(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid[:64])
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid[:64]
-        return response
+    # The last added runs first: every response (the early 413 included) gets the headers and
+    # the request id, and a refused body never reaches a route.
+    app.add_middleware(BodyLimitMiddleware, json_max_bytes=settings.request_max_bytes,
+                       upload_max_bytes=settings.document_max_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> dict[str, str]:

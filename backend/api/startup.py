@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 async def sync_indexes(app: FastAPI, manager: ConnectionManager) -> None:
-    """Development and tests only: production's indexes are created by `make indexes`, a
-    reviewed step, never as a side effect of starting a server."""
-    if app.state.settings.fidus_env is Environment.PRODUCTION:
+    """Development and tests only: production's (and staging's) indexes are created by
+    `make indexes`, a reviewed step, never as a side effect of starting a server."""
+    if app.state.settings.is_production:
         return
     report = await index_sync.sync(manager.database)
     for error in report.errors:

@@ -52,6 +52,7 @@ from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.models.schedule_items import ScheduleItem
 from backend.models.sessions import Session
+from backend.models.throttles import ThrottleCounter
 from backend.models.users import (
     AmlDecision,
     AmlStatus,
@@ -86,6 +87,7 @@ STORED_MODELS: dict[str, type[StoredDocument]] = {
         ScheduleItem,
         LedgerEntry,
         BackupRun,
+        ThrottleCounter,
     )
 }
 
@@ -139,6 +141,7 @@ __all__ = [
     "Session",
     "StoredDocument",
     "SyncStatus",
+    "ThrottleCounter",
     "User",
     "UserCreate",
     "UserRead",

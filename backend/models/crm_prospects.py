@@ -11,12 +11,20 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, RequestEmail, Version
+from backend.models._common import (
+    MULTI_LINE,
+    ONE_LINE,
+    ExpectedVersion,
+    NotNull,
+    Reason,
+    RequestEmail,
+    Version,
+)
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
-ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
+Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000), MULTI_LINE]
 
 
 class ProspectStage(StrEnum):
@@ -65,12 +73,13 @@ class ProspectCreate(BaseModel):
 class ProspectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ProspectName | None = None
+    name: ProspectName | NotNull = None
     phone: PhoneNumber | None = None
     assigned_to: PyObjectId | None = None
     next_follow_up: UtcDateTime | None = None
     notes: Notes | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class ProspectStageMove(BaseModel):
@@ -78,7 +87,7 @@ class ProspectStageMove(BaseModel):
 
     stage: ProspectStage
     reason: Reason | None = Field(default=None, description="required when moving to lost")
-    version: Version | None = None
+    version: ExpectedVersion | None = None
 
 
 class ProspectRead(BaseModel):

@@ -23,6 +23,8 @@ MimeType = Annotated[
     str, StringConstraints(min_length=3, max_length=100, pattern=MIME_TYPE_PATTERN)
 ]
 StorageKey = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+#: New uploads are stored under a safe ASCII name (`services.documents.safe_filename`); names
+#: stored before that may hold any text, so the stored form stays open and downloads clean it.
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 SizeBytes = Annotated[StrictInt, Field(ge=1, le=MAX_DOCUMENT_BYTES)]
 

@@ -14,8 +14,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import ExpectedVersion, Reason, Version
 from backend.models._types import (
+    CalendarDate,
     Currency,
     DecimalNumber,
     FundCode,
@@ -114,7 +115,7 @@ class InvestmentCreate(BaseModel):
         description="decimal string, e.g. '50000.00'; a JSON float is refused"
     )
     currency: Currency
-    deposit_date: date
+    deposit_date: CalendarDate
     deposit_received: bool = Field(
         default=True, description="false records the investment as pending: the money is "
                                   "announced, not yet received; the status route confirms it")
@@ -127,8 +128,9 @@ class InvestmentStatusUpdate(BaseModel):
 
     status: InvestmentStatus
     reason: Reason | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
-    deposit_date: date | None = Field(
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
+    deposit_date: CalendarDate | None = Field(
         default=None, description="confirming a pending investment: the day the money arrived "
                                   "(default: the recorded deposit date)")
 

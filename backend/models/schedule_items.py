@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Version
+from backend.models._common import ONE_LINE, Version
 from backend.models._types import (
     Currency,
     FundCode,
@@ -28,7 +28,7 @@ from backend.models._types import (
 from backend.models.investments import IdempotencyKey, InvestmentId, TermsVersion
 
 ItemNumber = Annotated[StrictInt, Field(ge=1, le=1000)]
-PaymentReference = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+PaymentReference = Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
 
 
 class ScheduleItemKind(StrEnum):

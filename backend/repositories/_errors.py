@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,8 @@ from pymongo.errors import (
 
 from backend.db.connection import CONNECTION_ERRORS
 from backend.errors import DatabaseUnavailable, DocumentInvalid, DuplicateEntity
+
+logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 DOCUMENT_VALIDATION_FAILURE = 121
@@ -81,8 +84,12 @@ def translate(error: PyMongoError, collection: str) -> Exception:
             return _invalid(collection, error.details)
         return error
     if isinstance(error, CONNECTION_ERRORS):
-        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        return DatabaseUnavailable(f"the database is unavailable: {first_line}")
+        # The driver's text names hosts, ports and the topology: the log gets it, the caller
+        # only the kind of failure.
+        first_line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        logger.warning("database unavailable on %s: %s", collection, first_line)
+        return DatabaseUnavailable("the database is unavailable",
+                                   details={"error": type(error).__name__})
     return error
 
 

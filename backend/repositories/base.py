@@ -48,7 +48,9 @@ def utcnow() -> datetime:
 
 
 class StoredModel(Protocol):
-    id: ObjectId | None
+    # Read-only here, so a collection keyed by a name (`throttles`, `locks`) fits as well.
+    @property
+    def id(self) -> ObjectId | str | None: ...
 
     def to_document(self) -> dict[str, Any]: ...
 

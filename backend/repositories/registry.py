@@ -21,6 +21,7 @@ from backend.repositories.mt5_deals import Mt5DealRepository
 from backend.repositories.mt5_equity_history import Mt5EquityHistoryRepository
 from backend.repositories.schedule_items import ScheduleItemRepository
 from backend.repositories.sessions import SessionRepository
+from backend.repositories.throttles import ThrottleRepository
 from backend.repositories.users import UserRepository
 from backend.security.crypto import FieldCipher
 
@@ -42,4 +43,5 @@ class Repositories:
         self.schedule = ScheduleItemRepository(db, clock=clock)
         self.ledger = LedgerRepository(db, clock=clock)
         self.locks = LockRepository(db, clock=clock)
+        self.throttles = ThrottleRepository(db, clock=clock)
         self.backup_runs = BackupRunRepository(db, clock=clock)

@@ -113,7 +113,8 @@ class AuditTrail:
         multi-step operation is complete (or for the relay's timer).
         """
         if item.id is None:
-            item.id = ObjectId()
+            # Known before the insert, so the record can name it.
+            setattr(item, "id", ObjectId())  # noqa: B010
         record = self.draft(actor, action=action, entity_type=entity_type,
                             entity_id=entity_id(item) if entity_id else str(item.id))
         created = await repo.create(item, audit=record)

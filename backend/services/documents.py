@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from bson import ObjectId
@@ -35,6 +37,53 @@ _MAGIC = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
 }
+#: The file-name extensions each accepted type may carry; the first is added to a bare name.
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+}
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME = 120
+
+
+def safe_filename(name: str) -> str:
+    """A file name reduced to `[A-Za-z0-9._-]`: the last path part, accents folded to their
+    letter (NFKD), every other character (controls, bidi overrides, spaces, quotes, other
+    scripts) dropped or turned into `_`, no leading dot, at most 120 characters."""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    folded = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE_RUN.sub("_", folded)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")
+    if len(cleaned) > _MAX_NAME:
+        stem, dot, extension = cleaned.rpartition(".")
+        keep = _MAX_NAME - len(dot + extension)
+        cleaned = (stem[:keep] + dot + extension) if dot and keep > 0 else cleaned[:_MAX_NAME]
+    return cleaned or "document"
+
+
+def sniff(content: bytes) -> str | None:
+    """The accepted type the content really is, by its first bytes."""
+    for mime_type, signatures in _MAGIC.items():
+        if content.startswith(signatures):
+            return mime_type
+    return None
+
+
+def upload_name(filename: str, mime_type: str) -> str:
+    """The name a new upload is stored under: safe ASCII, with an extension that matches the
+    sniffed type (added when the name has none; a different one is refused)."""
+    name = safe_filename(filename)
+    stem, dot, extension = name.rpartition(".")
+    allowed = EXTENSIONS[mime_type]
+    if not dot or not stem:
+        return name + allowed[0]
+    if "." + extension.lower() not in allowed:
+        raise UnsupportedMediaType(
+            f"the file name ends in .{extension}, but the content is {mime_type}",
+            code="EXTENSION_MISMATCH",
+            details={"extension": extension, "allowed": list(allowed)})
+    return name
 
 
 class DocumentService:
@@ -60,7 +109,7 @@ class DocumentService:
         if mime_type not in ALLOWED_MIME_TYPES:
             raise UnsupportedMediaType("only PDF, JPEG and PNG files are accepted",
                                        details={"allowed": sorted(ALLOWED_MIME_TYPES)})
-        if not content.startswith(_MAGIC[mime_type]):
+        if sniff(content) != mime_type:
             raise UnsupportedMediaType("the file content does not match its declared type",
                                        code="MEDIA_TYPE_MISMATCH")
 
@@ -95,8 +144,8 @@ class DocumentService:
     async def upload(self, user: User, *, document_type: DocumentType, filename: str,
                      mime_type: str, content: bytes) -> KycDocument:
         self._check(content, mime_type)
+        safe_name = upload_name(filename, mime_type)
         digest = hashlib.sha256(content).hexdigest()
-        safe_name = Path(filename or "upload").name[:200] or "upload"
         key = await self._store(content, safe_name)
         now = self.clock()
         document = KycDocument(

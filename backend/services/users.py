@@ -8,9 +8,9 @@ from typing import Any
 from bson import ObjectId
 
 from backend.errors import (
-    AuthenticationFailed,
     InvalidData,
     PermissionDenied,
+    SignInRefused,
     TransitionNotAllowed,
 )
 from backend.models.users import (
@@ -24,8 +24,9 @@ from backend.models.users import (
 )
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
-from backend.security.passwords import check_password_policy, hash_password, verify_password
+from backend.security.passwords import check_password_policy, hash_password
 from backend.services.audit import Actor, AuditTrail
+from backend.services.sign_in_guard import SignInGuard
 from backend.settings import Settings
 
 #: The review moves a compliance officer may make. A decision is never "re-decided" in place:
@@ -55,12 +56,14 @@ def new_user_id() -> str:
 
 class UserService:
     def __init__(self, repos: Repositories, settings: Settings, audit: AuditTrail, *,
-                 clock: Clock = utcnow) -> None:
+                 guard: SignInGuard, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.clock = clock
         self.audit = audit
+        self.guard = guard
         self.repo = repos.users
         self.sessions = repos.sessions
+        self.google_sessions = repos.google_sessions
 
     async def create_user(self, data: UserCreate, *, actor: Actor,
                           kyc_status: KycStatus = KycStatus.PENDING) -> User:
@@ -141,8 +144,13 @@ class UserService:
         updated = await self._update(user, changes, actor=actor, action=action,
                                      expected_version=data.version)
         if not updated.is_active and user.is_active:
-            await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+            await self._end_every_session(user)
         return updated
+
+    async def _end_every_session(self, user: User) -> None:
+        now = self.clock()
+        await self.sessions.revoke_all(user.id, now=now)  # type: ignore[arg-type]
+        await self.google_sessions.revoke_for_admin(user.id, now=now)  # type: ignore[arg-type]
 
     @staticmethod
     def _refuse_own_lockout(user: User, actor: Actor, changes: dict[str, Any]) -> None:
@@ -164,7 +172,7 @@ class UserService:
         updated = await self._update(
             user, {"is_active": False, "deactivated_at": self.clock()}, actor=actor,
             action="user.deactivate", reason=reason)
-        await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+        await self._end_every_session(user)
         return updated
 
     async def update_profile(self, user: User, data: ProfileUpdate) -> User:
@@ -197,16 +205,28 @@ class UserService:
              f"{kind}_reviewed_by": actor.id, f"{kind}_reason": reason},
             actor=actor, action=f"user.{kind}.{status}", reason=reason)
 
-    async def change_password(self, user: User, *, current: str, new: str) -> User:
-        """Change a password; every session of the user ends at once."""
-        if not await verify_password(current, user.password_hash):
-            raise AuthenticationFailed("the current password is wrong",
-                                       code="INVALID_CREDENTIALS")
+    async def change_password(self, user: User, *, current: str, new: str,
+                              source: str | None = None,
+                              session_id: ObjectId | None = None) -> User:
+        """Change a password; every session of the user ends at once.
+
+        The current password is checked behind the sign-in guard: a wrong one counts toward
+        the account's lockout like a failed sign-in, and when a lock begins (or stands) the
+        session it was tried from ends too.
+        """
+        try:
+            await self.guard.check(user, current, login=user.email, source=source,
+                                   message="the current password is wrong")
+        except SignInRefused as refused:
+            if refused.locked and session_id is not None:
+                await self.sessions.revoke(session_id, now=self.clock())
+            raise
         check_password_policy(new)
         new_hash = await hash_password(new, rounds=self.settings.bcrypt_rounds)
         now = self.clock()
         updated = await self._update(
-            user, {"password_hash": new_hash, "password_changed_at": now},
+            user, {"password_hash": new_hash, "password_changed_at": now,
+                   "password_reset_required_at": None},
             actor=Actor.user(user.id, user.user_type), action="user.password_change")
-        await self.sessions.revoke_all(user.id, now=now)  # type: ignore[arg-type]
+        await self._end_every_session(user)
         return updated

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from fastapi import APIRouter, Body, status
-from pydantic import AwareDatetime, SecretStr
+from pydantic import SecretStr
 
 from backend.api.deps import AdminUser, ObjectIdPath, ObjectIdQuery, PageDep, ServicesDep, StaffUser
 from backend.api.schemas import (
@@ -17,6 +17,7 @@ from backend.api.schemas import (
     ProspectConversionRequest,
     signed_in,
 )
+from backend.models._types import UtcDateTime
 from backend.models.crm_prospects import (
     ProspectCreate,
     ProspectRead,
@@ -52,7 +53,7 @@ async def list_prospects(
     pagination: PageDep,
     stage: ProspectStage | None = None,
     assigned_to: ObjectIdQuery = None,
-    follow_up_due_by: AwareDatetime | None = None,
+    follow_up_due_by: UtcDateTime | None = None,
 ) -> PageOf[ProspectRead]:
     due: datetime | None = follow_up_due_by
     page = await services.crm.search(

@@ -17,6 +17,7 @@ from backend.api.deps import (
     StaffUser,
 )
 from backend.api.schemas import InvestmentListItem, PageOf, signed_in
+from backend.models._common import NotNull
 from backend.models.investments import (
     IdempotencyKey,
     InvestmentCreate,
@@ -81,7 +82,7 @@ async def create_investment(
     response: Response,
     body: Annotated[InvestmentCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
     idempotency_key: Annotated[
-        IdempotencyKey | None,
+        IdempotencyKey | NotNull,
         Header(alias="Idempotency-Key",
                description="a key of the caller's choosing (8-128 of A-Z a-z 0-9 . _ : -); "
                            "a retry with the same key cannot record the investment twice"),
