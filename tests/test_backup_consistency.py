@@ -222,7 +222,7 @@ async def test_a_backup_under_four_writers_restores_clean(
     # read: those records describe changes the file does not hold.
     assert manifest.audit_records_left_out >= 1
 
-    report = await ops.restore(fresh, manifest.path, audit=Services(fresh, settings).audit)
+    report = await ops.restore(fresh, manifest.path, services=Services(fresh, settings))
     assert report.restored["crm_prospects"] == manifest.entry("crm_prospects").count
 
     failed = [(r.name, r.failed, r.sample_ids) for r in await verify(fresh) if not r.ok]
@@ -256,6 +256,6 @@ async def test_on_a_replica_set_every_collection_is_read_at_one_cluster_time(
     assert manifest.consistency is BackupConsistency.SNAPSHOT
     assert manifest.cluster_time is not None
     assert ops.verify_file(manifest.path).cluster_time == manifest.cluster_time
-    await ops.restore(fresh, manifest.path, audit=Services(fresh, settings).audit)
+    await ops.restore(fresh, manifest.path, services=Services(fresh, settings))
     assert [r.name for r in await verify(fresh) if not r.ok] == []
     assert await audit_coverage_problems(fresh) == []

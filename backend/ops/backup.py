@@ -33,7 +33,13 @@ document and its pending record are always read together. Beyond that:
   left out of the file, by the rules of `DumpedState.later_than_dump`; the trailer gives the
   rule and the count. Restoring then relays the pending outbox records into `audit_log` (a
   record also present there is not copied twice), so the restored database holds every
-  document with its audit trail and no record of a change it does not hold.
+  document with its audit trail and no record of a change it does not hold. The money
+  engine's collections are read before the investments, schedule items before ledger
+  entries: an investment recorded during the backup may come without its schedule or
+  subscription entry, and a payout made during it may come as a ledger entry whose item
+  still reads due. Both are derived from what the file holds, and restoring completes them
+  (`ContractService.complete_interrupted`, keyed like every contract step); the reverse
+  order could leave a paid item without its entry, which nothing could rebuild.
 
 Restore loads each collection into a temporary collection (`<name>__restoring_<token>`,
 created with the target's options and indexes, so the swapped-in collection keeps its
@@ -98,7 +104,7 @@ from backend.ops.backup_cipher import (
 from backend.repositories.backup_runs import BackupRunRepository
 from backend.repositories.base import Clock, utcnow
 from backend.services import Services
-from backend.services.audit import AuditTrail
+from backend.services.audit import Actor
 from backend.settings import REPO_ROOT, Settings
 
 __all__ = [
@@ -121,7 +127,8 @@ ENCRYPTED_SUFFIX = ".jsonl.gz.enc"
 #: Temporaries of a restore in progress (or left by a crashed one): never backed up.
 RESTORING_MARK = "__restoring_"
 #: Read last, in this order, on a server without snapshot reads (see the module docstring).
-READ_LAST = ("investments", "mt5_accounts", "users", "audit_log")
+READ_LAST = ("schedule_items", "ledger_entries", "investments", "mt5_accounts", "users",
+             "audit_log")
 #: How long an audited write may take between drafting its record (`at`) and landing.
 WRITE_GRACE = timedelta(seconds=60)
 AUDIT_RULE = (
@@ -534,6 +541,7 @@ class RestoreReport:
     safety_backup: Path | None
     dry_run: bool
     relayed: int = 0
+    contracts_completed: int = 0
 
 
 async def restore(
@@ -544,7 +552,7 @@ async def restore(
     replace: bool = False,
     dry_run: bool = False,
     safety_directory: Path | None = None,
-    audit: AuditTrail | None = None,
+    services: Services | None = None,
     progress: ProgressSink = no_progress,
 ) -> RestoreReport:
     """Restore a backup exactly (validation bypassed: the documents are put back as they were).
@@ -553,8 +561,11 @@ async def restore(
     a target collection holds documents and `replace` is not given. With `replace`, the
     collections about to be replaced are first backed up to a safety file in
     `safety_directory` (encrypted with the source's keys). Nothing is replaced until every
-    collection is loaded in full (see the module docstring). With `audit` (the target's audit
-    trail), the audit records still riding in restored documents are then relayed.
+    collection is loaded in full (see the module docstring). With `services` (the target's),
+    the audit records still riding in restored documents are then relayed, and contracts a
+    collection-by-collection read caught half-written are completed (schedules and
+    subscription entries of investments read after their schedule's collection, payouts whose
+    item was read before its ledger entry).
     """
     source = _source(path)
     name = source.path.name
@@ -607,9 +618,12 @@ async def restore(
                                 f"({_describe(error)}); already replaced: {done}; the others "
                                 f"are unchanged{safety_note}") from error
         swapped.append(n)
-    if audit is not None:
+    if services is not None:
         try:
-            report.relayed = await audit.relay()
+            report.relayed = await services.audit.relay()
+            report.contracts_completed = sum(await services.contracts.complete_interrupted(
+                actor=Actor.script("restore")))
+            report.relayed += await services.audit.relay()
         except Exception as error:
             raise RestoreFailed(f"restored {name}, but relaying the audit records still in "
                                 f"the restored documents failed ({_describe(error)}); the "
@@ -815,7 +829,7 @@ async def _restore_command(ctx: Context) -> Outcome:
         report = await restore(ctx.db, source, collections=_split(ctx.args.collections),
                                replace=ctx.args.replace, dry_run=ctx.args.dry_run,
                                safety_directory=ctx.settings.backup_directory,
-                               audit=Services(ctx.db, ctx.settings).audit, progress=progress)
+                               services=Services(ctx.db, ctx.settings), progress=progress)
     if not report.dry_run:
         await record_script_run(
             ctx.db, script="restore", action="data_script.restore", run_id=run_id,

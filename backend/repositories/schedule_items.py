@@ -35,8 +35,15 @@ class ScheduleItemRepository(Repository[ScheduleItem]):
                            details={"investment_id": str(investment_id), "number": number})
         return found
 
-    async def has_schedule(self, investment_id: ObjectId) -> bool:
-        return await self._exists({"investment_id": investment_id})
+    async def investments_with_items(self, investment_ids: Sequence[ObjectId]) -> set[ObjectId]:
+        """Which of these investments have a stored schedule, in one round trip."""
+        if not investment_ids:
+            return set()
+        rows = await self._aggregate([
+            {"$match": {"investment_id": {"$in": list(investment_ids)}}},
+            {"$group": {"_id": "$investment_id"}},
+        ])
+        return {row["_id"] for row in rows}
 
     async def scheduled_by(self, day: datetime) -> list[ScheduleItem]:
         """Items still `scheduled` whose date has come (the lifecycle pass makes them due)."""

@@ -423,14 +423,28 @@ class ContractService:
             await self.locks.release(LIFECYCLE_LEASE, owner=owner)
         return report
 
+    async def complete_interrupted(self, *, actor: Actor) -> tuple[int, int]:
+        """Finish what a fault (or a backup read collection by collection) left half-done:
+        confirmed investments without their schedule or subscription entry, and payouts booked
+        in the ledger but not marked on their item. Both are derived from what is stored, and
+        keyed, so this is safe to run at any time. Returns (items built, payouts finished)."""
+        investments = await self.investments.in_statuses(INVESTED_STATUSES)
+        ids = [i.id for i in investments if i.id is not None]
+        scheduled = await self.schedule.investments_with_items(ids)
+        subscribed = await self.ledger.by_keys([subscription_key(i) for i in investments])
+        built = 0
+        for investment in investments:
+            if investment.id not in scheduled or subscription_key(investment) not in subscribed:
+                built += await self.open_contract(investment, actor=actor)
+        finished = await self._finish_payouts(actor)
+        await self.audit.relay(repositories=[self.schedule])
+        return built, finished
+
     async def _lifecycle(self, report: LifecycleReport, actor: Actor) -> None:
         today = report.day
         end_of_today = datetime.combine(today, time.min, tzinfo=UTC)
-        # Confirmed investments whose schedule was interrupted before it was stored.
-        for investment in await self.investments.in_statuses(INVESTED_STATUSES):
-            assert investment.id is not None
-            if not await self.schedule.has_schedule(investment.id):
-                report.schedules_built += await self.open_contract(investment, actor=actor)
+        report.schedules_built, report.payouts_completed = await self.complete_interrupted(
+            actor=actor)
         for item in await self.schedule.scheduled_by(end_of_today):
             await self.audit.update(
                 self.schedule, item, {"status": ScheduleItemStatus.DUE}, actor=actor,
@@ -446,7 +460,6 @@ class ContractService:
                     action=f"investment.status.{state.value}", entity_type="investment",
                     entity_id=lambda inv: inv.investment_id, deliver=False)
                 report.investments_moved[state.value] += 1
-        report.payouts_completed += await self._finish_payouts(actor)
         for investment in await self.investments.in_statuses({InvestmentStatus.MATURED}):
             items = await self.schedule.of_investment(investment.id)  # type: ignore[arg-type]
             if any(i.kind is ScheduleItemKind.PRINCIPAL and i.status is ScheduleItemStatus.PAID
