@@ -68,7 +68,9 @@ async def test_the_drill_restores_compares_verifies_drops_and_records(
     (run,) = [r async for r in synced_db["backup_runs"].find({"kind": "restore_drill"})]
     assert (run["outcome"], run["trigger"], run["file"]) == ("succeeded", "manual", str(newest))
     assert run["checks"] == [] and run["encrypted"] is True
-    assert run["documents"] == sum(c["manifest"] for c in out["collections"].values()) == 6
+    # The people, the investment and its records (6), its 13 schedule items with their 13
+    # creation records, and its subscription entry.
+    assert run["documents"] == sum(c["manifest"] for c in out["collections"].values()) == 33
 
 
 async def test_a_backup_that_fails_verify_fails_the_drill(

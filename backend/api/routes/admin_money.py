@@ -21,6 +21,7 @@ from backend.api.deps import (
 )
 from backend.api.schemas import PageOf, signed_in
 from backend.errors import InvalidData
+from backend.models._common import NotNull
 from backend.models._types import NonNegativeMoney
 from backend.models.investments import IdempotencyKey
 from backend.models.ledger_entries import LedgerEntryRead
@@ -89,7 +90,7 @@ async def pay_schedule_item(
     services: ServicesDep,
     response: Response,
     idempotency_key: Annotated[
-        IdempotencyKey | None,
+        IdempotencyKey | NotNull,
         Header(alias="Idempotency-Key",
                description="required: a retry with the same key answers the first payout"),
     ] = None,
