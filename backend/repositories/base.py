@@ -38,6 +38,8 @@ Filter = Mapping[str, Any]
 Sort = Sequence[tuple[str, int]]
 
 MAX_PAGE_SIZE = 100
+#: Documents the relay reads at a time.
+PENDING_BATCH = 100
 
 
 def utcnow() -> datetime:
@@ -327,10 +329,14 @@ class Repository[M: StoredModel]:
     # the audit outbox ---------------------------------------------------------------------
 
     async def pending_audit(
-        self, *, document_id: Any = None, limit: int = 100
+        self, *, document_id: Any = None, older_than: datetime | None = None,
+        limit: int = PENDING_BATCH,
     ) -> list[PendingAudit]:
-        """Documents whose audit records the relay has not copied yet."""
+        """Documents whose audit records the relay has not copied yet (with one written at
+        or before `older_than`, when given)."""
         query: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+        if older_than is not None:
+            query[OUTBOX_FIELD] = {"$elemMatch": {"at": {"$lte": older_than}}}
         if document_id is not None:
             query["_id"] = document_id
         with driver_errors(self.collection_name):

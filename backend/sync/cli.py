@@ -7,7 +7,8 @@ the bridge unreachable for every account, in one readable line).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import httpx
 from backend.bridge import BridgeClient, BridgeUnreachable
 from backend.log import configure_logging
 from backend.ops._cli import Context, Outcome, base_parser, run_command
+from backend.services.audit import relay_forever
 from backend.settings import Settings
 from backend.sync.job import (
     AccountOutcome,
@@ -115,9 +117,13 @@ async def _loop(ctx: Context, job: SyncJob, settings: Settings) -> Outcome:
 
     ctx.console.print(f"MT5 sync worker: a pass every {interval:g} s; Ctrl-C or SIGTERM stops",
                       highlight=False, markup=False)
+    def audit_relay(stop_event: asyncio.Event) -> Awaitable[int]:
+        return relay_forever(job.audit, interval_seconds=settings.audit_relay_interval_seconds,
+                             stop=stop_event)
+
     with StopSignal() as stop:
         passes = await run_forever(job.run_once, interval_seconds=interval, stop=stop,
-                                   on_report=show)
+                                   on_report=show, alongside=audit_relay)
     outcome = report_outcome(last[0], title=f"MT5 sync worker: last of {passes} pass(es)") \
         if last else Outcome("MT5 sync worker", COLUMNS, [], {"passes": 0})
     outcome.data["passes"] = passes
