@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, RequestEmail, Version
+from backend.models._common import IdempotencyKey, Reason, RequestEmail, Version
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -45,6 +45,11 @@ class CrmProspect(StoredDocument):
     lost_reason: Reason | None = None
     converted_client_id: PyObjectId | None = None
     converted_at: UtcDateTime | None = None
+    #: The conversion's claim: the id reserved for the client it creates, set once, so every
+    #: attempt (a retry, a concurrent twin) creates that same client or finds it created.
+    conversion_client_id: PyObjectId | None = None
+    conversion_claimed_at: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

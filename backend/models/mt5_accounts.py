@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import Mt5Login, Version
+from backend.models._common import IdempotencyKey, Mt5Login, Version
 from backend.models._types import (
     MONEY_LIMIT,
     Currency,
@@ -85,6 +85,7 @@ class Mt5Account(StoredDocument):
     last_sync_at: UtcDateTime | None = None
     last_success_at: UtcDateTime | None = None
     deals_synced_to: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

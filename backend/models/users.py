@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import PersonName, Reason, RequestEmail, Version
+from backend.models._common import IdempotencyKey, PersonName, Reason, RequestEmail, Version
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 USER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
@@ -94,6 +94,9 @@ class User(StoredDocument):
     failed_login_attempts: Annotated[StrictInt, Field(ge=0, le=1000)]
     locked_until: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    #: The prospect whose conversion created this client; unique, so a prospect converts once.
+    source_prospect_id: PyObjectId | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version
@@ -186,6 +189,7 @@ class UserRead(BaseModel):
     aml_status: AmlStatus
     aml_decided_at: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    source_prospect_id: ObjectIdStr | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: int

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, overload
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -44,8 +44,18 @@ PENDING_BATCH = 100
 
 def utcnow() -> datetime:
     # BSON dates hold milliseconds; truncating here keeps stored and returned values equal.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return stored_time(datetime.now(UTC))
+
+
+@overload
+def stored_time(moment: datetime) -> datetime: ...
+@overload
+def stored_time(moment: None) -> None: ...
+def stored_time(moment: datetime | None) -> datetime | None:
+    """A moment as MongoDB stores it: to the millisecond."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class StoredModel(Protocol):
@@ -163,6 +173,11 @@ class Repository[M: StoredModel]:
 
     async def find_by_id(self, id_: ObjectId) -> M | None:
         return await self._find_one({"_id": id_})
+
+    async def by_idempotency_key(self, key: str) -> M | None:
+        """The document a creating request stored under its Idempotency-Key (collections
+        whose documents carry `idempotency_key`)."""
+        return await self._find_one({"idempotency_key": key})
 
     async def _find_one(self, filter_: Filter) -> M | None:
         with driver_errors(self.collection_name):
