@@ -142,8 +142,8 @@ class CrmService:
         The attempt that created the client answers with it (`created`, 201). Every other one
         completes step 3, then answers with the same result when it repeats the creating
         attempt's Idempotency-Key (200), or 409 `ALREADY_CONVERTED` naming the client.
-        A client the conversion could not create (its e-mail or username is another user's)
-        releases the claim.
+        A client the conversion could not create (its e-mail, username or Idempotency-Key is
+        another user's) releases the claim.
         """
         current = await self.repo.get(prospect_id)
         assert current.id is not None
@@ -169,9 +169,9 @@ class CrmService:
         except DuplicateEntity as error:
             existing = await self.users.repo.converted_from(current.id)
             if existing is None:
+                await self.repo.release_conversion(current.id, client_id=client_id)
                 if error.field == "idempotency_key":
                     raise key_reused("conversion", {"prospect_id": str(current.id)}) from error
-                await self.repo.release_conversion(current.id, client_id=client_id)
                 raise
             converted = await self.finish_conversion(current.id, existing, actor=actor)
             return self._repeated(converted, existing, account, idempotency_key)
