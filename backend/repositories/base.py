@@ -358,12 +358,17 @@ class Repository[M: StoredModel]:
             cursor = self._collection.find(query, {OUTBOX_FIELD: 1}, limit=limit)
             return [PendingAudit(raw["_id"], list(raw[OUTBOX_FIELD])) async for raw in cursor]
 
-    async def clear_audit(self, document_id: Any, record_ids: Sequence[ObjectId]) -> None:
-        """Remove relayed records from the outbox; nothing else of the document changes."""
+    async def clear_audit(self, relayed: Mapping[Any, Sequence[ObjectId]]) -> None:
+        """Remove relayed records (by document) from the outboxes, in one round trip; nothing
+        else of the documents changes."""
+        documents = [document_id for document_id, ids in relayed.items() if ids]
+        if not documents:
+            return
+        record_ids = [record_id for ids in relayed.values() for record_id in ids]
         with driver_errors(self.collection_name):
-            await self._collection.update_one(
-                {"_id": document_id},
-                {"$pull": {OUTBOX_FIELD: {"_id": {"$in": list(record_ids)}}}},
+            await self._collection.update_many(
+                {"_id": {"$in": documents}},
+                {"$pull": {OUTBOX_FIELD: {"_id": {"$in": record_ids}}}},
             )
 
 

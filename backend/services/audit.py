@@ -28,7 +28,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from backend.errors import DatabaseUnavailable, DocumentInvalid
+from backend.errors import DatabaseUnavailable
 from backend.log import request_id_var
 from backend.models.audit_log import ActorType, AuditRecord, snapshot
 from backend.repositories.audit_log import AuditLogRepository
@@ -175,29 +175,23 @@ class AuditTrail:
 
     async def _relay(self, repo: Repository[Any], *, document_id: Any = None,
                      older_than: datetime | None = None) -> int:
+        """One batch of documents at a time: their due records copied in one insert (a record
+        the log refuses stays in its outbox, where `make verify` reports it, and holds up no
+        other), then pulled from the outboxes in one update."""
         copied = 0
         while True:
             batch = await repo.pending_audit(document_id=document_id, older_than=older_than)
-            done = 0
-            for pending in batch:
-                ids = []
-                for entry in pending.records:
-                    if older_than is not None and entry["at"] > older_than:
-                        continue
-                    try:
-                        copied += await self.log.append_once(entry)
-                    except DocumentInvalid:
-                        # One record the audit log refuses must not hold up every other one;
-                        # it stays in its outbox, where `make verify` reports it.
-                        logger.error("audit record %s of %s %s refused by audit_log",
-                                     entry.get("_id"), repo.collection_name,
-                                     pending.document_id)
-                        continue
-                    ids.append(entry["_id"])
-                if ids:
-                    await repo.clear_audit(pending.document_id, ids)
-                    done += 1
-            if document_id is not None or not done or len(batch) < PENDING_BATCH:
+            due = {pending.document_id: [entry for entry in pending.records
+                                         if older_than is None or entry["at"] <= older_than]
+                   for pending in batch}
+            stored, inserted = await self.log.append_once(
+                [entry for entries in due.values() for entry in entries])
+            copied += inserted
+            relayed = {document: [entry["_id"] for entry in entries if entry["_id"] in stored]
+                       for document, entries in due.items()}
+            await repo.clear_audit(relayed)
+            if (document_id is not None or not any(relayed.values())
+                    or len(batch) < PENDING_BATCH):
                 return copied
 
 
