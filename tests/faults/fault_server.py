@@ -4,11 +4,14 @@
 
 PORT 0 takes a free port; the URI is written to URI_FILE once the server listens (written whole
 or not at all, so a reader never sees half of it). With SQLITE_PATH the data is kept in that
-file and survives a SIGKILL; without it, the server keeps it in memory and loses it.
+file and survives a SIGKILL; without it, the server keeps it in memory and loses it. It also
+stops when the test process that started it is gone, so an interrupted run leaves no server
+behind.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -18,6 +21,7 @@ from backend.db.embedded import EmbeddedMongoServer
 
 
 def main(argv: list[str]) -> int:
+    parent = os.getppid()
     port, uri_file = int(argv[0]), Path(argv[1])
     path = Path(argv[2]) if len(argv) > 2 else None
     server = EmbeddedMongoServer(path=path, port=port)
@@ -28,7 +32,8 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.wait(0.2):
-        pass
+        if os.getppid() != parent:
+            break
     server.close()
     return 0
 

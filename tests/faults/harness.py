@@ -299,5 +299,26 @@ async def audit_trail_is_exact(db: AsyncDatabase[dict[str, Any]]) -> None:
     assert failed == {}, f"make verify: {failed}"
 
 
+#: Collections whose every versioned change in these scenarios is an audited one (no sync
+#: valuations, whose changes are not audited one by one, happen here).
+EVERY_CHANGE_AUDITED = ("users", "crm_prospects", "investments")
+
+
+async def one_record_per_change(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """A document at version n went through n audited writes (its creation and n - 1
+    changes): it must have exactly n audit records, no more (a change recorded twice) and no
+    fewer (a change stored without its record)."""
+    for audited in AUDITED_COLLECTIONS:
+        if audited.collection not in EVERY_CHANGE_AUDITED:
+            continue
+        async for document in db[audited.collection].find(
+                {}, {audited.entity_key: 1, "version": 1}):
+            records = await db["audit_log"].count_documents({
+                "entity_type": audited.entity_type,
+                "entity_id": audited.entity_id(document)})
+            assert records == document["version"], (
+                audited.collection, document["_id"], document["version"], records)
+
+
 def statuses(answers: list[Answer]) -> Counter[tuple[str, int | None]]:
     return Counter((a.name.split("#")[0], a.final) for a in answers)

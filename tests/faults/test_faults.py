@@ -39,6 +39,7 @@ from tests.faults.harness import (
     attempt,
     audit_trail_is_exact,
     no_server_error_and_no_dropped_connection,
+    one_record_per_change,
     relayed_by_the_app,
     retry_until_answered,
 )
@@ -194,6 +195,7 @@ async def _check(fx: Fixture, requests: list[tuple[Answer, Any]]) -> None:
         assert [str(d["_id"]) for d in clients] == [client_id]
 
     await audit_trail_is_exact(fx.db)
+    await one_record_per_change(fx.db)
 
 
 async def test_pause_during_concurrent_creations(tmp_path: Path, db_name: str) -> None:
@@ -277,6 +279,7 @@ async def test_ten_concurrent_conversions_of_one_prospect(tmp_path: Path,
                 {"source_prospect_id": stored["_id"]}) == 1
             await relayed_by_the_app(fx)
             await audit_trail_is_exact(fx.db)
+            await one_record_per_change(fx.db)
     finally:
         server.close()
 
