@@ -61,6 +61,8 @@ def test_duplicates_stay_duplicates_and_bugs_stay_driver_errors() -> None:
     assert isinstance(duplicate, DuplicateEntity) and duplicate.field == "email"
     bad_query = OperationFailure("unknown operator: $bogus", 2)
     assert translate(bad_query, "users") is bad_query
+    empty_bulk = InvalidOperation("No operations to execute")
+    assert translate(empty_bulk, "users") is empty_bulk
     with pytest.raises(OperationFailure), driver_errors("users"):
         raise bad_query
 

@@ -53,10 +53,10 @@ UNAVAILABLE_CODES = frozenset({
     13435,  # NotPrimaryNoSecondaryOk
     13436,  # NotPrimaryOrSecondary
 })
-#: Driver errors of these kinds are always "not now": lost connections and timeouts, a closed
-#: client (the process is shutting down), a reply the driver could not read.
+#: Driver errors of these kinds are always "not now": lost connections and timeouts, a lost
+#: cursor, a reply the driver could not read.
 UNAVAILABLE_KINDS: tuple[type[PyMongoError], ...] = (
-    ExecutionTimeout, WriteConcernError, CursorNotFound, InvalidOperation, ProtocolError,
+    ExecutionTimeout, WriteConcernError, CursorNotFound, ProtocolError,
 )
 _TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError", "NetworkError")
 
@@ -111,6 +111,10 @@ def is_unavailable(error: PyMongoError) -> bool:
     """The error means the database cannot answer now (see the module docstring)."""
     if isinstance(error, (*CONNECTION_ERRORS, *UNAVAILABLE_KINDS)):
         return True
+    if isinstance(error, InvalidOperation):
+        # A client closed under a request (the process is shutting down); any other invalid
+        # operation is a bug, left to the API's last-resort mapping and its logged traceback.
+        return "after close" in str(error)
     if any(error.has_error_label(label) for label in _TRANSIENT_LABELS):
         return True
     if isinstance(error, BulkWriteError):
