@@ -174,6 +174,9 @@ async def test_a_retry_after_an_unknown_outcome_finds_the_write(
     retry = await scenario.send(client, _with_key(headers, "unknown-outcome-1"), context, 0)
     assert retry.status_code == 200, retry.text
     created_id = scenario.created_id(retry.json())
+    if "prospect" in retry.json():
+        # A conversion the first attempt left half-done is finished by the retry.
+        assert retry.json()["prospect"]["converted_client_id"] == created_id
     assert await _stored(app, scenario, created_id) == 1
     assert await repository._count({"idempotency_key": "unknown-outcome-1"}) == 1
     await services(app).audit.relay()
