@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     mongodb_socket_timeout_ms: int = Field(default=10000, ge=100)
     mongodb_connect_attempts: int = Field(default=3, ge=1, le=10)
     embedded_db_path: Path = REPO_ROOT / "var" / "fidus_development.sqlite3"
+    #: How often the API process and the worker copy pending audit records into audit_log.
+    audit_relay_interval_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Security
     jwt_secret: SecretStr | None = None

@@ -214,7 +214,7 @@ async def test_persistent_embedded_database_takes_the_schemas(tmp_path: object) 
             else:
                 assert created == 0
             users = await db["users"].index_information()
-            assert len(users) == 8
+            assert len(users) == 10
             if run == 0:
                 with pytest.raises(WriteError) as invalid:
                     await db["users"].insert_one({"email": "not-a-user"})

@@ -353,8 +353,10 @@ async def test_prospect_pipeline_moves_and_converts_once(services: Services) -> 
     for stage in (ProspectStage.CONTACTED, ProspectStage.QUALIFIED, ProspectStage.PROPOSAL,
                   ProspectStage.NEGOTIATION, ProspectStage.WON):
         prospect = await services.crm.move(prospect.id, stage, actor=ADMIN)  # type: ignore[arg-type]
-    converted, client = await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
-    assert converted.converted_client_id == client.id
+    conversion = await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
+    converted, client = conversion.prospect, conversion.client
+    assert conversion.created and converted.converted_client_id == client.id
+    assert client.source_prospect_id == prospect.id
     with pytest.raises(Conflict) as again:
         await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
     assert again.value.code == "ALREADY_CONVERTED"

@@ -1,7 +1,10 @@
-"""The application factory. The database is opened in the lifespan and closed after it."""
+"""The application factory. The database is opened in the lifespan and closed after it; in
+between, the audit relay's timer runs as a background task of the process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from backend.api.deps import services_for
 from backend.api.errors import install_error_handlers
 from backend.api.metrics import install_metrics
 from backend.api.middleware import (
@@ -21,6 +25,7 @@ from backend.api.routes import API_PREFIX, ROUTERS
 from backend.api.schemas import document_body_answers
 from backend.db.connection import ConnectionManager
 from backend.log import configure_logging
+from backend.services.audit import relay_forever
 from backend.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -50,7 +55,8 @@ def create_app(
         try:
             for step in steps:
                 await step(app, manager)
-            yield {}
+            async with _audit_relay(app, settings):
+                yield {}
         finally:
             await manager.close()
 
@@ -97,6 +103,27 @@ def create_app(
         return JSONResponse(status_code=status, content=report.as_dict())
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def _audit_relay(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Copy audit records left in outboxes (their fast path failed) while the app serves.
+
+    Stopping cancels a pass midway, which is safe: a record copied but not yet cleared is found
+    already copied by the next pass, here or in another process.
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        relay_forever(services_for(app).audit,
+                      interval_seconds=settings.audit_relay_interval_seconds, stop=stop),
+        name="fidus-audit-relay")
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def default_startup_steps() -> list[StartupStep]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.errors import AuthenticationFailed, PermissionDenied
+from backend.models._common import IdempotencyKey
 from backend.models.sessions import Session
 from backend.models.users import User, UserType
 from backend.repositories.base import MAX_PAGE_SIZE, utcnow
@@ -62,6 +63,17 @@ ObjectIdPath = Annotated[str, Path(pattern=OBJECT_ID_PATTERN,
 ObjectIdQuery = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]
 #: An optional filter by fund code.
 FundCodeQuery = Annotated[str | None, Query(pattern=FUND_CODE_PATTERN)]
+
+#: The `Idempotency-Key` header of a creating route: a retry under the same key (after a 503,
+#: say, whose write may have happened) answers the first result instead of creating twice.
+IdempotencyKeyHeader = Annotated[
+    IdempotencyKey | None,
+    Header(alias="Idempotency-Key",
+           description="a key of the caller's choosing (8-128 of A-Z a-z 0-9 . _ : -); a retry "
+                       "with the same key answers the first result (200) instead of creating "
+                       "twice; the same key with a different request is refused (409 "
+                       "IDEMPOTENCY_KEY_REUSED)"),
+]
 
 ServicesDep = Annotated[Services, Depends(_services)]
 GoogleDep = Annotated[GoogleSignIn, Depends(_google)]

@@ -3,6 +3,11 @@
 Every error is answered as `{"error": {"code", "message", "details"}}`. Known conditions map
 to their status; anything unexpected is logged with its traceback and answered as a bare 500
 envelope with no internals.
+
+A driver error that escaped the repositories' mapping is still the database failing to answer
+as expected, never the request's fault: it is answered 503 `DATABASE_UNAVAILABLE` (retry later,
+with the same Idempotency-Key for a write), and its traceback is logged, since the mapping in
+`backend/repositories/_errors.py` should have known it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.db.connection import DriverError
 from backend.errors import DatabaseUnavailable, FidusError, Throttled
 
 logger = logging.getLogger(__name__)
@@ -115,6 +121,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _respond(422, "VALIDATION_ERROR", "the request is not valid", details)
 
 
+async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DriverError)
+    logger.error("unmapped database error on %s %s", request.method, request.url.path,
+                 exc_info=exc)
+    return _respond(503, DatabaseUnavailable.code, "the database is unavailable; retry later",
+                    {"kind": type(exc).__name__}, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     from backend.api.middleware import security_headers
 
@@ -130,4 +144,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FidusError, _fidus_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DriverError, _driver_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -53,6 +53,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
 )
 
+#: The root of every driver error: the API answers one that escaped the repositories' mapping
+#: with 503 (`backend/api/errors.py`) without importing the driver itself.
+DriverError = PyMongoError
+
 CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]

@@ -92,6 +92,13 @@ Mt5LoginInput = Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT), WholeNumber]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000), MULTI_LINE]
 
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
+#: The caller's `Idempotency-Key` of a creating request, stored on the document it created
+#: (unique among the documents that carry one), so a retry finds the first result.
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN)
+]
+
 
 def _storable_email(value: str) -> str:
     if re.fullmatch(EMAIL_PATTERN, value) is None:

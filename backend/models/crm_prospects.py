@@ -15,6 +15,7 @@ from backend.models._common import (
     MULTI_LINE,
     ONE_LINE,
     ExpectedVersion,
+    IdempotencyKey,
     NotNull,
     Reason,
     RequestEmail,
@@ -53,6 +54,11 @@ class CrmProspect(StoredDocument):
     lost_reason: Reason | None = None
     converted_client_id: PyObjectId | None = None
     converted_at: UtcDateTime | None = None
+    #: The conversion's claim: the id reserved for the client it creates, set once, so every
+    #: attempt (a retry, a concurrent twin) creates that same client or finds it created.
+    conversion_client_id: PyObjectId | None = None
+    conversion_claimed_at: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import IdempotencyKey, Reason, Version
 from backend.models._types import ObjectIdStr, PyObjectId, Sha256Hex, UtcDateTime
 
 MIME_TYPE_PATTERN = r"^[a-z]+/[a-z0-9.+-]+$"
@@ -64,6 +64,7 @@ class KycDocument(StoredDocument):
     reviewed_by: PyObjectId | None = None
     reviewed_at: UtcDateTime | None = None
     rejection_reason: Reason | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

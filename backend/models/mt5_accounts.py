@@ -23,6 +23,7 @@ from backend.models._base import StoredDocument
 from backend.models._common import (
     ONE_LINE,
     ExpectedVersion,
+    IdempotencyKey,
     Mt5Login,
     Mt5LoginInput,
     NotNull,
@@ -92,6 +93,7 @@ class Mt5Account(StoredDocument):
     last_sync_at: UtcDateTime | None = None
     last_success_at: UtcDateTime | None = None
     deals_synced_to: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

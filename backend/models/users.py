@@ -22,6 +22,7 @@ from pydantic import (
 from backend.models._base import StoredDocument
 from backend.models._common import (
     ExpectedVersion,
+    IdempotencyKey,
     NotNull,
     PersonName,
     Reason,
@@ -106,6 +107,9 @@ class User(StoredDocument):
     failed_login_attempts: Annotated[StrictInt, Field(ge=0, le=1000)]
     locked_until: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    #: The prospect whose conversion created this client; unique, so a prospect converts once.
+    source_prospect_id: PyObjectId | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version
@@ -206,6 +210,7 @@ class UserRead(BaseModel):
     last_login_at: UtcDateTime | None = None
     password_change_required: bool = Field(
         default=False, description="an admin reset the password: set a new one first")
+    source_prospect_id: ObjectIdStr | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: int

@@ -27,7 +27,9 @@ timestamps are new on every run. It refuses production, and a database that alre
 users unless `--reset`.
 
 `--reset` empties the seeded collections first, after backing them up (the file is printed).
-It never deletes `audit_log`, which is append-only: the reset itself is recorded there. It
+It never deletes `audit_log`, which is append-only: the reset itself is recorded there, with
+one `<entity>.delete` record per audited document it removes (so `make verify` finds every
+audit record's entity accounted for). It
 refuses when any user's e-mail is outside the seed's own domain (@fidus.example), since that
 is not data this command made, unless `--reset-non-demo-data` is given as well.
 `--dry-run` reports what would be deleted and created, and writes nothing.
@@ -55,7 +57,7 @@ from backend.models.investments import Investment, InvestmentCreate, InvestmentS
 from backend.models.mt5_accounts import Mt5AccountCreate
 from backend.models.schedule_items import ScheduleItemKind, ScheduleItemStatus
 from backend.models.users import KycStatus, User, UserCreate, UserType
-from backend.ops._audit import record_script_run
+from backend.ops._audit import audited_collection, record_each, record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
 from backend.ops.backup import backup, default_path
 from backend.services import Actor, Services
@@ -157,10 +159,18 @@ async def _reset(
         return
     report.backup_path = default_path(db.name, "before-seed-reset", directory=backup_directory)
     await backup(db, report.backup_path, collections=list(report.deleted))
+    run_id = f"seed-reset-{ObjectId()}"
     for name in report.deleted:
+        audited = audited_collection(name)
+        if audited is not None:
+            # The audit records of these documents stay; each removal is recorded first.
+            removed = [doc async for doc in db[name].find({}, {audited.entity_key: 1})]
+            await record_each(db, name, removed, script="seed", verb="delete",
+                                  run_id=run_id,
+                                  reason=f"seed --reset (backup {report.backup_path.name})")
         await db[name].delete_many({})
     await record_script_run(db, script="seed", action="data_script.seed_reset",
-                            run_id=f"seed-reset-{ObjectId()}",
+                            run_id=run_id,
                             summary={"deleted": report.deleted,
                                      "backup": str(report.backup_path)})
 

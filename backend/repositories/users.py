@@ -24,6 +24,10 @@ class UserRepository(Repository[User]):
         field = "email" if "@" in key else "username"
         return await self._find_one({field: key})
 
+    async def converted_from(self, prospect_id: ObjectId) -> User | None:
+        """The client a prospect's conversion created (unique: `source_prospect_id`)."""
+        return await self._find_one({"source_prospect_id": prospect_id})
+
     async def by_type(self, user_type: UserType, *, active_only: bool = True) -> list[User]:
         query: dict[str, Any] = {"user_type": user_type.value}
         if active_only:

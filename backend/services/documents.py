@@ -29,6 +29,7 @@ from backend.models.users import User
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
+from backend.services.idempotency import Created, create_once
 from backend.settings import Settings
 
 ALLOWED_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
@@ -143,22 +144,41 @@ class DocumentService:
 
     async def upload(self, user: User, *, document_type: DocumentType, filename: str,
                      mime_type: str, content: bytes) -> KycDocument:
+        return (await self.upload_once(user, document_type=document_type, filename=filename,
+                                       mime_type=mime_type, content=content)).item
+
+    async def upload_once(self, user: User, *, document_type: DocumentType, filename: str,
+                          mime_type: str, content: bytes,
+                          idempotency_key: str | None = None) -> Created[KycDocument]:
+        """Store an upload once per Idempotency-Key (see `backend/services/idempotency.py`):
+        a repeated key finds the first document before any content is stored again. A key is
+        the uploader's own: another user's key is refused, never answered with their file."""
         self._check(content, mime_type)
         safe_name = upload_name(filename, mime_type)
         digest = hashlib.sha256(content).hexdigest()
-        key = await self._store(content, safe_name)
-        now = self.clock()
-        document = KycDocument(
-            user_id=user.id, document_type=document_type, storage=self.storage,
-            storage_key=key, original_filename=safe_name, sha256=digest,
-            size_bytes=len(content), mime_type=mime_type,
-            verification_status=VerificationStatus.PENDING,
-            created_at=now, updated_at=now, version=1,
-        )
 
-        return await self.audit.create(self.repo, document,
-                                       actor=Actor.user(user.id, user.user_type),
-                                       action="document.upload", entity_type="document")
+        async def build() -> KycDocument:
+            key = await self._store(content, safe_name)
+            now = self.clock()
+            return KycDocument(
+                user_id=user.id, document_type=document_type, storage=self.storage,
+                storage_key=key, original_filename=safe_name, sha256=digest,
+                size_bytes=len(content), mime_type=mime_type,
+                verification_status=VerificationStatus.PENDING,
+                idempotency_key=idempotency_key, created_at=now, updated_at=now, version=1,
+            )
+
+        def same(document: KycDocument) -> bool:
+            return (document.user_id, document.document_type, document.sha256,
+                    document.mime_type) == (user.id, document_type, digest, mime_type)
+
+        def name(document: KycDocument) -> dict[str, str]:
+            return {"document_id": str(document.id)} if document.user_id == user.id else {}
+
+        return await create_once(
+            self.audit, self.repo, build, key=idempotency_key, same=same, what="document",
+            name=name, actor=Actor.user(user.id, user.user_type), action="document.upload",
+            entity_type="document")
 
     async def download(self, document: KycDocument) -> bytes:
         content = await self._load(document)

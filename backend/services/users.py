@@ -26,6 +26,7 @@ from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
 from backend.security.passwords import check_password_policy, hash_password
 from backend.services.audit import Actor, AuditTrail
+from backend.services.idempotency import Created, create_once
 from backend.services.sign_in_guard import SignInGuard
 from backend.settings import Settings
 
@@ -54,6 +55,13 @@ def new_user_id() -> str:
     return f"usr_{secrets.token_hex(8)}"
 
 
+def same_account(user: User, data: UserCreate) -> bool:
+    """The stored user is what `data` asks for (the password aside, which is only hashed)."""
+    return (user.email == str(data.email).lower() and user.username == data.username
+            and user.first_name == data.first_name and user.last_name == data.last_name
+            and user.phone == data.phone and user.user_type is data.user_type)
+
+
 class UserService:
     def __init__(self, repos: Repositories, settings: Settings, audit: AuditTrail, *,
                  guard: SignInGuard, clock: Clock = utcnow) -> None:
@@ -67,10 +75,33 @@ class UserService:
 
     async def create_user(self, data: UserCreate, *, actor: Actor,
                           kyc_status: KycStatus = KycStatus.PENDING) -> User:
+        return (await self.create_user_once(data, actor=actor, kyc_status=kyc_status)).item
+
+    async def create_user_once(self, data: UserCreate, *, actor: Actor,
+                               kyc_status: KycStatus = KycStatus.PENDING,
+                               idempotency_key: str | None = None) -> Created[User]:
+        """Create a user once per Idempotency-Key (see `backend/services/idempotency.py`)."""
+        check_password_policy(data.password.get_secret_value())
+
+        async def build() -> User:
+            return await self.build_user(data, kyc_status=kyc_status,
+                                         idempotency_key=idempotency_key)
+
+        return await create_once(
+            self.audit, self.repo, build, key=idempotency_key,
+            same=lambda user: same_account(user, data) and user.source_prospect_id is None,
+            what="user", name=lambda user: {"user_id": str(user.id)}, actor=actor,
+            action="user.create", entity_type="user")
+
+    async def build_user(self, data: UserCreate, *, kyc_status: KycStatus = KycStatus.PENDING,
+                         idempotency_key: str | None = None, id_: ObjectId | None = None,
+                         source_prospect_id: ObjectId | None = None) -> User:
+        """A new user (not yet stored): the password checked against the policy and hashed."""
         password = data.password.get_secret_value()
         check_password_policy(password)
         now = self.clock()
-        user = User(
+        return User(
+            id=id_,
             user_id=new_user_id(),
             username=data.username,
             email=str(data.email).lower(),
@@ -84,11 +115,15 @@ class UserService:
             password_hash=await hash_password(password, rounds=self.settings.bcrypt_rounds),
             password_changed_at=now,
             failed_login_attempts=0,
+            source_prospect_id=source_prospect_id,
+            idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
             version=1,
         )
 
+    async def add_user(self, user: User, *, actor: Actor) -> User:
+        """Store a user built by `build_user`, with its `user.create` record."""
         return await self.audit.create(self.repo, user, actor=actor, action="user.create",
                                        entity_type="user")
 

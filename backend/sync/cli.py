@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from backend.log import configure_logging
 from backend.ops._cli import Context, Outcome, base_parser, run_command
 from backend.ops.backup_schedule import BackupScheduler, describe_schedule
 from backend.services import Services
+from backend.services.audit import relay_forever
 from backend.settings import Settings
 from backend.sync.job import (
     AccountOutcome,
@@ -132,8 +133,13 @@ async def _loop(ctx: Context, job: SyncJob, settings: Settings) -> Outcome:
         await daily.run_if_due()
         return await job.run_once()
 
+    def audit_relay(stop_event: asyncio.Event) -> Awaitable[int]:
+        return relay_forever(job.audit, interval_seconds=settings.audit_relay_interval_seconds,
+                             stop=stop_event)
+
     with StopSignal() as stop:
-        sync = run_forever(run_pass, interval_seconds=interval, stop=stop, on_report=show)
+        sync = run_forever(run_pass, interval_seconds=interval, stop=stop, on_report=show,
+                           alongside=audit_relay)
         if settings.backup_schedule_enabled:
             passes, _ = await asyncio.gather(sync, run_every(
                 backups.tick, every_seconds=SCHEDULE_CHECK_SECONDS, stop=stop,

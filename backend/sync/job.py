@@ -202,6 +202,8 @@ class SyncJob:
         self.concurrency = concurrency or settings.sync_concurrency
         self.leases = leases or Leases(db, clock=clock)
         services = Services(db, settings, clock=clock)
+        #: The audit trail, whose relay the worker runs beside its passes.
+        self.audit = services.audit
         self.investments = services.investments
         self.accounts = services.repos.mt5_accounts
         self.deals = services.repos.deals

@@ -1,5 +1,7 @@
-"""The worker: a sync pass every `sync_interval_seconds`, and a look at the backup schedule
-every minute (`backend/ops/backup_schedule.py`), until SIGINT or SIGTERM.
+"""The worker: a sync pass every `sync_interval_seconds`, the daily lifecycle pass before it,
+beside the passes on its own timer the audit relay (`alongside`, so a long pass never delays
+it), and a look at the backup schedule every minute (`backend/ops/backup_schedule.py`), until
+SIGINT or SIGTERM.
 
 A stop signal lets the running pass (or backup) finish (its leases are released, nothing is
 left half written) and ends the wait before the next one; a second signal cancels it: the
@@ -103,13 +105,35 @@ async def run_forever(
     stop: StopSignal,
     on_report: Callable[[SyncReport], None] | None = None,
     max_passes: int | None = None,
+    alongside: Callable[[asyncio.Event], Awaitable[Any]] | None = None,
 ) -> int:
     """Run passes until stopped; returns how many passes completed.
 
     The interval is measured from the start of one pass to the start of the next, so a slow
     pass does not push every later one back; a pass longer than the interval is followed
-    immediately by the next.
+    immediately by the next. `alongside(stop_event)` runs as a task for as long as the passes
+    do (the audit relay) and is cancelled when they end.
     """
+    companion = (asyncio.ensure_future(alongside(stop.event)) if alongside is not None
+                 else None)
+    try:
+        return await _passes(run_pass, interval_seconds=interval_seconds, stop=stop,
+                             on_report=on_report, max_passes=max_passes)
+    finally:
+        if companion is not None:
+            companion.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await companion
+
+
+async def _passes(
+    run_pass: Callable[[], Awaitable[SyncReport]],
+    *,
+    interval_seconds: float,
+    stop: StopSignal,
+    on_report: Callable[[SyncReport], None] | None,
+    max_passes: int | None,
+) -> int:
     loop = asyncio.get_running_loop()
     passes = 0
     while not stop.event.is_set():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bson import ObjectId
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from backend.api.deps import (
     AdminUser,
     FundCodeQuery,
+    IdempotencyKeyHeader,
     ObjectIdPath,
     ObjectIdQuery,
     PageDep,
@@ -49,15 +50,22 @@ async def list_mappings(
 
 @router.post(
     "",
-    summary="Map an MT5 account to a client and fund (the password is stored encrypted)",
+    summary="Map an MT5 account to a client and fund (the password is stored encrypted); the "
+            "same Idempotency-Key returns the first mapping (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=Mt5AccountRead,
-    responses=signed_in(409),
+    responses={200: {"model": Mt5AccountRead,
+                     "description": "Already mapped under this Idempotency-Key: the first one"},
+               **signed_in(409)},
 )
-async def create_mapping(body: Mt5AccountCreate, admin: AdminUser,
-                         services: ServicesDep) -> Mt5AccountRead:
-    return Mt5AccountRead.model_validate(
-        await services.mt5.create_mapping(body, actor=admin.actor))
+async def create_mapping(body: Mt5AccountCreate, admin: AdminUser, services: ServicesDep,
+                         response: Response,
+                         idempotency_key: IdempotencyKeyHeader = None) -> Mt5AccountRead:
+    result = await services.mt5.create_mapping_once(body, actor=admin.actor,
+                                                    idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return Mt5AccountRead.model_validate(result.item)
 
 
 @router.get(

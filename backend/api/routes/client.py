@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from backend.api.deps import ClientUser, ObjectIdPath, PageDep, ServicesDep
+from backend.api.deps import ClientUser, IdempotencyKeyHeader, ObjectIdPath, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
 from backend.errors import PayloadTooLarge
@@ -138,16 +138,22 @@ async def my_documents(client: ClientUser, services: ServicesDep) -> list[Docume
 
 @router.post(
     "/documents",
-    summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES)",
+    summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES); the same "
+            "Idempotency-Key returns the first upload (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=signed_in(413, 415),
+    responses={200: {"model": DocumentRead,
+                     "description": "Already uploaded under this Idempotency-Key: the first "
+                                    "one"},
+               **signed_in(409, 413, 415)},
 )
 async def upload_document(
     client: ClientUser,
     services: ServicesDep,
+    response: Response,
     document_type: Annotated[DocumentType, Form()],
     file: Annotated[UploadFile, File(description="the scanned document")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> DocumentRead:
     limit = services.settings.document_max_bytes
     if file.size is not None and file.size > limit:
@@ -156,10 +162,12 @@ async def upload_document(
     # Read one byte past the limit: enough to refuse, never the whole of a huge upload.
     content = await file.read(limit + 1)
     mime_type = (file.content_type or "").split(";", 1)[0].strip().lower()
-    document = await services.documents.upload(
+    result = await services.documents.upload_once(
         client.user, document_type=document_type, filename=file.filename or "upload",
-        mime_type=mime_type, content=content)
-    return DocumentRead.model_validate(document)
+        mime_type=mime_type, content=content, idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return DocumentRead.model_validate(result.item)
 
 
 @router.get(
