@@ -153,7 +153,8 @@ async def test_dry_run_reports_and_writes_nothing(
                             backup_directory=tmp_path)
 
     assert report.dry_run and report.backup_path is None
-    assert report.deleted == {"users": 4, "investments": 2, "crm_prospects": 1}
+    assert report.deleted == {"users": 4, "investments": 2, "crm_prospects": 1,
+                              "schedule_items": 26, "ledger_entries": 2}
     assert report.would_create == {"users": 9, "investments": 6, "mt5_accounts": 3,
                                    "crm_prospects": 4}
     sent = set(command_recorder.names())

@@ -27,7 +27,9 @@ timestamps are new on every run. It refuses production, and a database that alre
 users unless `--reset`.
 
 `--reset` empties the seeded collections first, after backing them up (the file is printed).
-It never deletes `audit_log`, which is append-only: the reset itself is recorded there, with
+The demo's ledger goes with the investments it records (this is a development database, backed
+up first; the product itself never deletes a ledger entry). It never deletes `audit_log`, which
+is append-only: the reset itself is recorded there, with
 one `<entity>.delete` record per audited document it removes (so `make verify` finds every
 audit record's entity accounted for). It
 refuses when any user's e-mail is outside the seed's own domain (@fidus.example), since that
@@ -71,7 +73,8 @@ BROKER = "FIDUS_DEMO"
 SEED_DOMAIN = "@fidus.example"
 #: What --reset empties; never audit_log, which is append-only.
 SEEDED_COLLECTIONS = ("users", "investments", "mt5_accounts", "crm_prospects", "sessions",
-                      "documents", "admin_google_sessions", "mt5_deals", "mt5_equity_history")
+                      "documents", "admin_google_sessions", "mt5_deals", "mt5_equity_history",
+                      "schedule_items", "ledger_entries")
 
 _FIRST = ("Alejandro", "Lucia", "Mateo", "Sofia", "Diego", "Valentina", "Hugo", "Elena")
 _LAST = ("Mariscal", "Herrera", "Ortega", "Navarro", "Castillo", "Romero", "Vidal", "Prieto")
