@@ -16,6 +16,7 @@ from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
 from backend.services.reconciliation import ReconciliationService
 from backend.services.users import UserService
+from backend.services.valuation import ValuationService
 from backend.settings import Settings
 
 __all__ = ["Actor", "Services"]
@@ -50,3 +51,4 @@ class Services:
         self.crm = CrmService(repos, self.audit, self.users, clock=clock)
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
+        self.valuation = ValuationService(repos, self.funds, clock=clock)
