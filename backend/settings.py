@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     sync_stale_after_minutes: int = Field(default=30, ge=1)
     sync_lease_seconds: int = Field(default=120, ge=5)
 
+    # Client statements
+    fund_manager_name: str = Field(default="Fidus Capital", min_length=1, max_length=120)
+    statements_dir: Path = Field(default=REPO_ROOT / "var" / "statements")
+
     @field_validator("field_encryption_keys", "google_admin_emails", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:

@@ -147,9 +147,21 @@ def _net_payouts(flows: Iterable[LedgerFlow], *, not_before: date) -> dict[date,
     return {day: amount for day, amount in by_day.items() if amount != 0}
 
 
-def _same(event: UnitEvent, investment_id: str, on: date) -> bool:
-    return (not isinstance(event, EquityPoint) and event.investment_id == investment_id
-            and event.on == on)
+def _refused_event(events: list[UnitEvent], refused: InvalidData, investment_id: str,
+                   on: date) -> int:
+    """The position of the flow the register refused: a payout, unless no price was found
+    (then the subscription of that day, if there is one)."""
+    kinds: tuple[type, ...] = (Payout,)
+    if refused.code == "NO_VALUE_PER_UNIT":
+        kinds = (Subscription, Payout)
+    for kind in kinds:
+        for index, event in enumerate(events):
+            if isinstance(event, EquityPoint) or not isinstance(event, kind):
+                continue
+            if event.investment_id == investment_id and event.on == on \
+                    and not getattr(event, "awaiting_deposit", False):
+                return index
+    raise refused
 
 
 def account_book(investments: Sequence[AccountInvestment], deposits: Sequence[DepositDeal],
@@ -201,7 +213,7 @@ def _replay(events: list[UnitEvent], *, through: date | None, awaiting: set[str]
             if not isinstance(investment_id, str) or not isinstance(on, str):
                 raise
             day = date.fromisoformat(on)
-            index = next(i for i, e in enumerate(events) if _same(e, investment_id, day))
+            index = _refused_event(events, refused, investment_id, day)
             event = events[index]
             if refused.code == "PAYOUT_EXCEEDS_VALUE" and isinstance(event, Payout):
                 value = Decimal(str(details["value"]))

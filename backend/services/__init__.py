@@ -15,6 +15,7 @@ from backend.services.documents import DocumentService
 from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
 from backend.services.reconciliation import ReconciliationService
+from backend.services.statements import StatementService
 from backend.services.users import UserService
 from backend.services.valuation import ValuationService
 from backend.settings import Settings
@@ -52,3 +53,5 @@ class Services:
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
         self.valuation = ValuationService(repos, self.funds, clock=clock)
+        self.statements = StatementService(repos, self.valuation,
+                                           fund_manager=settings.fund_manager_name, clock=clock)

@@ -103,16 +103,32 @@ class AccountValuation:
     account: Mt5Account | None
     book: AccountBook
     investments: tuple[Investment, ...]
+    #: The ledger flows of those investments.
+    flows: tuple[LedgerFlow, ...] = ()
 
     def of(self, investment: Investment) -> InvestmentValuation:
         register = self.book.register
         key = investment.investment_id
         holding = register.holdings.get(key)
+        values = register.value_series(key)
+        deposited = investment.deposit_date.astimezone(UTC).date()
+        issued = self.book.units_issued_on.get(key)
+        if issued is not None and deposited < issued:
+            # Its contract ran before its money was seen in the account: at cost until then,
+            # less the principal returned meanwhile.
+            cost = investment.principal_amount
+            before = [ValuePoint(deposited, cost)]
+            for flow in sorted(self.flows, key=lambda f: f.on):
+                if flow.investment_id == key and flow.on < issued \
+                        and flow.counts_as is FlowKind.PRINCIPAL_RETURNED:
+                    cost = max(cost - flow.net_amount, ZERO)
+                    before.append(ValuePoint(flow.on, cost))
+            values = (*before, *values)
         return InvestmentValuation(
             investment=investment, account=self.account, actual_value=register.value_of(key),
             units=holding.units if holding is not None else ZERO_UNITS,
             awaiting_deposit=key in self.book.awaiting_deposit,
-            values=register.value_series(key), value_per_unit=register.value_per_unit)
+            values=values, value_per_unit=register.value_per_unit)
 
 
 def _close(point: Mt5EquityPoint) -> AccountClose:
@@ -166,13 +182,15 @@ def group_books(accounts: dict[ObjectId, Mt5Account],
                             deposits_of[account_id], closes_of[account_id],
                             [f for i in investments for f in flows_of[i.investment_id]])
         for note in book.set_aside:
-            logger.warning("valuation of %s: %s", accounts[account_id].account_id, note)
-        result[account_id].append(AccountValuation(accounts[account_id], book,
-                                                   tuple(investments)))
+            logger.debug("valuation of %s: %s", accounts[account_id].account_id, note)
+        result[account_id].append(AccountValuation(
+            accounts[account_id], book, tuple(investments),
+            tuple(f for i in investments for f in flows_of[i.investment_id])))
     for investment in loose:
         book = account_book([_as_account_investment(investment)], [], [],
                             flows_of[investment.investment_id])
-        result[None].append(AccountValuation(None, book, (investment,)))
+        result[None].append(AccountValuation(None, book, (investment,),
+                                             tuple(flows_of[investment.investment_id])))
     return dict(result)
 
 

@@ -341,6 +341,8 @@ class SyncJob:
         if not books:
             return
         [book] = books[account.id]
+        for note in book.book.set_aside:
+            logger.warning("MT5 account %s valuation: %s", account.account_id, note)
         investments = [i for i in book.investments if i.status in LIVE_IN_FUND]
         if not investments:
             return

@@ -20,11 +20,19 @@ from backend.api.deps import (
     StaffUser,
 )
 from backend.api.schemas import PageOf, signed_in
+from backend.api.statements import (
+    STATEMENT_CONTENT,
+    FormatQuery,
+    PeriodDep,
+    StatementFormat,
+    statement_response,
+)
 from backend.errors import InvalidData
 from backend.models._types import NonNegativeMoney
 from backend.models.investments import IdempotencyKey
 from backend.models.ledger_entries import LedgerEntryRead
 from backend.models.schedule_items import PayoutRequest, ScheduleItemRead, ScheduleRead
+from backend.reports.statements import StatementRead, statement_read
 
 router = APIRouter(prefix="/admin", tags=["admin: money"])
 
@@ -152,3 +160,17 @@ async def ledger(staff: StaffUser, services: ServicesDep, pagination: PageDep,
         investment_id=ObjectId(investment_id) if investment_id else None,
         page=pagination.page, page_size=pagination.page_size)
     return PageOf[LedgerEntryRead].of(page, LedgerEntryRead.model_validate)
+
+
+@router.get(
+    "/clients/{client_id}/statement",
+    summary="A client's statement for a period (period=2026-10, 2026-Q3 or 2026; or from and "
+            "to), as JSON, CSV or PDF",
+    response_model=StatementRead,
+    responses={**STATEMENT_CONTENT, **signed_in(404, 422)},
+)
+async def client_statement(client_id: ObjectIdPath, staff: StaffUser, services: ServicesDep,
+                           period: PeriodDep,
+                           format: FormatQuery = StatementFormat.JSON) -> Response:
+    statement = await services.statements.statement(ObjectId(client_id), period)
+    return statement_response(statement_read(statement), format)
