@@ -4,6 +4,8 @@ in JSON, CSV and PDF (read back through its text layer); who may see what."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -20,6 +22,7 @@ from pypdf import PdfReader
 from backend.api.deps import services_for
 from backend.money.calendar import add_months
 from backend.ops.seed import DEMO_PASSWORD, seed
+from backend.ops.statements import main as statements_main
 from backend.reports.statements import money_text, statement_read
 from backend.services import Services
 from backend.services.statements import parse_period
@@ -194,3 +197,38 @@ async def test_client1_performance_per_investment_and_in_total(
         if stored[line["investment_id"]].status.value == "matured":
             assert line["actual_value"] == format(stored[line["investment_id"]].current_value,
                                                   "f"), "the sync wrote the same value"
+
+
+def run_statements(settings: Settings, *args: str) -> tuple[int, dict[str, Any]]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = statements_main(["--json", *args], settings=settings)
+    return code, json.loads(buffer.getvalue())
+
+
+async def test_make_statements_writes_every_clients_pdf_and_json_once(
+        demo: Services, settings: Settings, tmp_path: Path) -> None:
+    today = demo.statements.today()
+    period = f"{add_months(today.replace(day=1), -1):%Y-%m}"
+    code, first = await asyncio.to_thread(run_statements, settings, "--period", period,
+                                          "--dir", str(tmp_path))
+    assert code == 0, first
+    every = await clients(demo)
+    assert (first["clients"], first["written"], first["unchanged"]) == (
+        len(every), 2 * len(every), 0)
+    folder = tmp_path / period
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{c.id}.{ext}" for c in every.values() for ext in ("json", "pdf"))
+    client1 = every["client1"]
+    stored = json.loads((folder / f"{client1.id}.json").read_text(encoding="utf-8"))
+    expected = statement_read(await demo.statements.statement(
+        client1.id, parse_period(period=period, today=today)))
+    assert stored == expected.model_dump(mode="json")
+    assert expected.client_name in pdf_text((folder / f"{client1.id}.pdf").read_bytes())
+
+    code, again = await asyncio.to_thread(run_statements, settings, "--period", period,
+                                          "--dir", str(tmp_path))
+    assert code == 0 and (again["written"], again["unchanged"]) == (0, 2 * len(every))
+    code, refused = await asyncio.to_thread(run_statements, settings, "--period", "2026-13",
+                                            "--dir", str(tmp_path))
+    assert code == 2 and refused["ok"] is False
