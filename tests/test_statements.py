@@ -19,18 +19,15 @@ import pytest
 from fastapi import FastAPI
 from pypdf import PdfReader
 
-from backend.api.deps import services_for
 from backend.money.calendar import add_months
-from backend.ops.seed import DEMO_PASSWORD, seed
+from backend.ops.seed import DEMO_PASSWORD
 from backend.ops.statements import main as statements_main
 from backend.reports.statements import money_text, statement_read
 from backend.services import Services
 from backend.services.statements import parse_period
 from backend.settings import Settings
-from backend.sync.job import SyncJob
-from mt5_bridge_service import SimulatedTerminal
 from tests.api_support import API, assert_error, bearer, login
-from tests.sync_factories import bridge_client, bridge_transport
+from tests.demo_support import seeded_and_synced
 
 MONEY_FIELDS = ("opening_contractual_balance", "subscriptions", "payouts", "interest_paid",
                 "performance_share_paid", "principal_returned", "interest_accrued",
@@ -40,18 +37,7 @@ MONEY_FIELDS = ("opening_contractual_balance", "subscriptions", "payouts", "inte
 
 @pytest.fixture
 async def demo(app: FastAPI, tmp_path: Path) -> Services:
-    """The demo seed, and one sync pass whose simulated MT5 deposits equal its investments."""
-    services = services_for(app)
-    database = app.state.connection.database
-    report = await seed(database, app.state.settings, state="demo")
-    deposits = tmp_path / "deposits.json"
-    deposits.write_text(json.dumps({str(k): str(v) for k, v in report.mt5_deposits.items()}),
-                        encoding="utf-8")
-    async with bridge_client(bridge_transport(SimulatedTerminal(
-            7, deposits_file=deposits))) as bridge:
-        synced = await SyncJob(database, app.state.settings, bridge).run_once()
-    assert {o.status.value for o in synced.outcomes} == {"ok"}
-    return services
+    return await seeded_and_synced(app, tmp_path)
 
 
 async def clients(services: Services) -> dict[str, Any]:

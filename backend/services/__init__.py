@@ -12,6 +12,7 @@ from backend.services.auth import AuthService
 from backend.services.contracts import ContractService
 from backend.services.crm import CrmService
 from backend.services.documents import DocumentService
+from backend.services.fund_overview import FundOverviewService
 from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
 from backend.services.reconciliation import ReconciliationService
@@ -53,5 +54,6 @@ class Services:
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
         self.valuation = ValuationService(repos, self.funds, clock=clock)
+        self.fund_overview = FundOverviewService(repos, self.valuation, self.funds, clock=clock)
         self.statements = StatementService(repos, self.valuation,
                                            fund_manager=settings.fund_manager_name, clock=clock)
