@@ -20,7 +20,7 @@ find_python = $(shell \
 	done)
 
 .PHONY: help install run test fuzz lint indexes bench bridge sync worker reconcile lifecycle migrate \
-	validate-data dedupe verify seed backup restore restore-drill clean
+	validate-data dedupe verify seed backup restore restore-drill statements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ reconcile: install ## MT5 deposits and withdrawals against recorded investments
 
 lifecycle: install ## Apply the lifecycle transitions due today (the worker runs it daily)
 	$(PY) -m scripts.lifecycle $(ARGS)
+
+statements: install ## Every client's statement (PDF + JSON) for a period: ARGS="--period 2026-10"
+	$(PY) -m scripts.statements $(ARGS)
 
 migrate: install ## Apply pending migrations (ARGS="--down VERSION" reverts)
 	$(PY) -m scripts.migrate $(ARGS)

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     restore_drill_weekday: Weekday = "sunday"
     restore_drill_at_utc: time = time(3, 0)
 
+    # Client statements
+    fund_manager_name: str = Field(default="Fidus Capital", min_length=1, max_length=120)
+    statements_dir: Path = Field(default=REPO_ROOT / "var" / "statements")
+
     @field_validator("field_encryption_keys", "google_admin_emails", "backup_encryption_key",
                      "forwarded_allow_ips", mode="before")
     @classmethod

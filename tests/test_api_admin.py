@@ -369,7 +369,8 @@ def admin_operations(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    for name in ("user_id", "investment_id", "prospect_id", "account_id", "document_id"):
+    for name in ("user_id", "investment_id", "prospect_id", "account_id", "document_id",
+                 "client_id"):
         path = path.replace("{" + name + "}", "0" * 24)
     path = path.replace("{number}", "1")
     assert "{" not in path, path

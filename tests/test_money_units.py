@@ -25,7 +25,6 @@ from backend.money.units import (
     value_of_units,
     value_per_unit,
 )
-from backend.sync.job import split_by_principal
 
 OLD = "INV-CLIENT1-80000"
 TOP_UP = "INV-CLIENT1-20000"
@@ -59,8 +58,9 @@ def test_a_top_up_whose_deposit_is_in_the_account_leaves_the_earlier_gain_where_
         TOP_UP, money("1.017886125000"), money("19648.56334002"))
     assert register.units_outstanding == money("99648.56334002")
     # The split by principal it replaces gave the top-up 286.18 of the earlier gain.
-    assert split_by_principal(money("101430.89"), [money("80000.00"), money("20000.00")]) == [
-        money("81144.71"), money("20286.18")]
+    by_principal = (money("101430.89") * money("20000.00") / money("100000.00")).quantize(
+        money("0.01"))
+    assert by_principal - money("20000.00") == money("286.18")
 
 
 def test_a_top_up_awaiting_its_deposit_is_at_cost_and_leaves_the_pool_alone() -> None:

@@ -127,9 +127,9 @@ async def _audit_relay(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 
 def default_startup_steps() -> list[StartupStep]:
-    from backend.api.startup import bootstrap_admin, demo_seed, sync_indexes
+    from backend.api.startup import bootstrap_admin, demo_seed, funds_health, sync_indexes
     from backend.ops.backup_health import backup_health_startup_step
     from backend.sync.health import sync_health_startup_step
 
     return [sync_indexes, demo_seed, bootstrap_admin, sync_health_startup_step,
-            backup_health_startup_step]
+            backup_health_startup_step, funds_health]

@@ -86,3 +86,11 @@ async def demo_seed(app: FastAPI, manager: ConnectionManager) -> None:
     logger.warning("seeded the demo data set into the empty development database")
     for email, password, role in report.logins:
         logger.warning("demo login: %s / %s (%s)", email, password, role)
+
+
+async def funds_health(app: FastAPI, manager: ConnectionManager) -> None:
+    """`/health` turns degraded while a payout is overdue or a fund's MT5 equity covers less
+    than its obligations (`backend.services.fund_overview`)."""
+    from backend.services.fund_overview import funds_health_check
+
+    manager.degraded_checks.append(funds_health_check(manager.settings))

@@ -38,6 +38,7 @@ IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN)
 ]
 ReturnPercent = Annotated[DecimalNumber, Field(ge=-100, le=1_000_000)]
+Units = Annotated[DecimalNumber, Field(ge=0)]
 TermsVersion = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
 
 
@@ -88,6 +89,10 @@ class Investment(StoredDocument):
     gain_amount: SignedMoney | None = None
     return_pct: ReturnPercent | None = None
     performance_updated_at: UtcDateTime | None = None
+    #: Units of its MT5 account held at the last valuation (`backend.money.units`).
+    units: Units | None = None
+    #: No deposit deal paired with it yet: valued at cost, holding no units.
+    awaiting_deposit: bool | None = None
     mt5_account_id: PyObjectId | None = None
     idempotency_key: IdempotencyKey | None = None
     redeemed_at: UtcDateTime | None = None
@@ -153,6 +158,10 @@ class InvestmentRead(BaseModel):
     gain_amount: SignedMoney | None = None
     return_pct: ReturnPercent | None = None
     performance_updated_at: UtcDateTime | None = None
+    units: Units | None = None
+    awaiting_deposit: bool | None = Field(
+        default=None, description="true while its money is not seen in its MT5 account: "
+                                  "valued at cost and left out of the value per unit")
     mt5_account_id: ObjectIdStr | None = None
     created_by: ObjectIdStr
     created_at: UtcDateTime

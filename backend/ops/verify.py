@@ -19,11 +19,14 @@ relay's grace period, finishes conversions whose client exists (`prospect.conver
 script), and releases claims a minute old whose client was never created. It invents no audit
 record: a document without its creation record stays reported, for a person to look into.
 
-Money: an MT5 account's last equity snapshot is compared with the sum of `current_value` of the
-live (pending or active) investments it carries. Both are written by the same sync pass, so they
-should agree to the cent; the tolerance is the larger of 0.01 in the account currency and 0.1 %
-of the equity, which absorbs rounding when one account's equity is split across investments
-without hiding a missed sync. Accounts never synced (no equity yet) are not compared.
+Money: investments sharing an MT5 account hold units of it (`backend.money.units`). The
+account's last equity snapshot (a negative one as zero) is compared with the sum of
+`current_value` of the live investments (pending to matured) that hold its units; those awaiting
+their deposit (`awaiting_deposit`, valued at cost) are left out, since their money is not in
+the account. Both sides are written by the same sync pass, so they agree within the rounding
+the unit rules document: n x 0.005 + T x 0.5E-12 (n investments holding units, T units
+outstanding), i.e. half a cent per investment, rounded up to the cent. Accounts never synced
+(no equity yet), and accounts none of whose investments holds units yet, are not compared.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from bson import Decimal128
@@ -56,8 +59,8 @@ from backend.services.audit import RELAY_GRACE
 from backend.settings import Settings
 
 SAMPLE_IDS = 5
-MONEY_TOLERANCE_ABSOLUTE = Decimal("0.01")
-MONEY_TOLERANCE_RELATIVE = Decimal("0.001")
+HALF_CENT = Decimal("0.005")
+VALUE_PER_UNIT_HALF_STEP = Decimal("0.5E-12")
 LIVE_STATUSES = ("pending", "incubating", "active", "matured")
 _CHUNK = 1000
 #: An outbox entry or a conversion claim older than this was left behind by a fault.
@@ -166,20 +169,20 @@ def _decimal(value: Any) -> Decimal | None:
 async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
     result = CheckResult("investment current_value vs MT5 equity")
     carried: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    fields = {"mt5_account_id": 1, "current_value": 1, "currency": 1, "units": 1,
+              "awaiting_deposit": 1}
     async for inv in db["investments"].find(
-        {"status": {"$in": list(LIVE_STATUSES)}, "mt5_account_id": {"$ne": None}},
-        {"mt5_account_id": 1, "current_value": 1, "currency": 1},
+        {"status": {"$in": list(LIVE_STATUSES)}, "mt5_account_id": {"$ne": None}}, fields,
     ):
         carried[inv["mt5_account_id"]].append(inv)
     async for account in db["mt5_accounts"].find({}, {"investment_id": 1}):
         linked = account.get("investment_id")
         if linked is not None and not any(i["_id"] == linked for i in carried[account["_id"]]):
             linked_inv = await db["investments"].find_one(
-                {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}},
-                {"mt5_account_id": 1, "current_value": 1, "currency": 1})
+                {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}}, fields)
             if linked_inv is not None:
                 carried[account["_id"]].append(linked_inv)
-    unsynced = 0
+    unsynced = unheld = 0
     accounts = await _by_id(db, "mt5_accounts", set(carried), {"equity": 1, "currency": 1})
     for account_id, investments in carried.items():
         mapped = accounts.get(account_id)
@@ -189,19 +192,29 @@ async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
         if equity is None:
             unsynced += 1
             continue
+        holders = [i for i in investments if not i.get("awaiting_deposit")]
+        if not holders:
+            unheld += 1
+            continue
         result.checked += 1
-        values = [_decimal(i.get("current_value")) for i in investments]
+        values = [_decimal(i.get("current_value")) for i in holders]
         currencies = {i.get("currency") for i in investments}
         if any(v is None for v in values) or currencies != {mapped.get("currency")}:
             result.fail(account_id)
             continue
         total = sum((v for v in values if v is not None), Decimal(0))
-        tolerance = max(MONEY_TOLERANCE_ABSOLUTE, abs(equity) * MONEY_TOLERANCE_RELATIVE)
-        if abs(total - equity) > tolerance:
+        if abs(total - max(equity, Decimal(0))) > unit_rounding(holders):
             result.fail(account_id)
-    result.note = (f"tolerance max({MONEY_TOLERANCE_ABSOLUTE}, "
-                   f"{MONEY_TOLERANCE_RELATIVE * 100}% of equity); {unsynced} not yet synced")
+    result.note = (f"tolerance n x {HALF_CENT} + units x {VALUE_PER_UNIT_HALF_STEP}, up to "
+                   f"the cent; {unsynced} not yet synced, {unheld} with no units held yet")
     return result
+
+
+def unit_rounding(holders: Sequence[dict[str, Any]]) -> Decimal:
+    """What the unit rules' rounding allows between the holders' values and the equity."""
+    units = sum((_decimal(i.get("units")) or Decimal(0) for i in holders), Decimal(0))
+    bound = len(holders) * HALF_CENT + units * VALUE_PER_UNIT_HALF_STEP
+    return bound.quantize(Decimal("0.01"), rounding=ROUND_CEILING)
 
 
 async def _by_id(db: AsyncDatabase[dict[str, Any]], collection: str, ids: set[Any],

@@ -127,6 +127,36 @@ class InvestmentRepository(Repository[Investment]):
             {**carried, "status": {"$in": sorted(s.value for s in LIVE_IN_FUND)}},
             sort=(("deposit_date", 1), ("investment_id", 1)))
 
+    async def on_accounts(self, mt5_account_ids: Sequence[ObjectId], *,
+                          first_investment_ids: Sequence[ObjectId] = ()) -> list[Investment]:
+        """Every investment these accounts carry or carried (all but cancelled ones, which never
+        took money), oldest deposit first, in one round trip: valuation replays them all. The
+        accounts' first investments (`first_investment_ids`) count even while they name no
+        account yet."""
+        if not mt5_account_ids:
+            return []
+        carried: dict[str, Any] = {"mt5_account_id": {"$in": list(mt5_account_ids)}}
+        if first_investment_ids:
+            carried = {"$or": [carried, {"_id": {"$in": list(first_investment_ids)},
+                                         "mt5_account_id": None}]}
+        return await self._find(
+            {**carried, "status": {"$ne": InvestmentStatus.CANCELLED.value}},
+            sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def of_client(self, client_id: ObjectId) -> list[Investment]:
+        """Every investment of a client but the cancelled ones, oldest deposit first."""
+        return await self._find(
+            {"client_id": client_id, "status": {"$ne": InvestmentStatus.CANCELLED.value}},
+            sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def in_funds(self, fund_codes: Sequence[str] | None = None) -> list[Investment]:
+        """Every investment of these funds (all funds when None) but the cancelled ones."""
+        query: dict[str, Any] = {"status": {"$ne": InvestmentStatus.CANCELLED.value}}
+        if fund_codes is not None:
+            query["fund_code"] = {"$in": list(fund_codes)}
+        return await self._find(query, sort=(("fund_code", 1), ("deposit_date", 1),
+                                             ("investment_id", 1)))
+
     async def in_statuses(self, statuses: Iterable[InvestmentStatus]) -> list[Investment]:
         """Every investment in one of `statuses`, oldest deposit first."""
         return await self._find({"status": {"$in": sorted(s.value for s in statuses)}},

@@ -67,6 +67,13 @@ class LedgerRepository(Repository[LedgerEntry]):
         return await self._find({"client_id": {"$in": client_ids}},
                                 sort=(("effective_date", ASCENDING), ("booked_at", ASCENDING)))
 
+    async def of_investments(self, investment_ids: list[ObjectId]) -> list[LedgerEntry]:
+        """Every entry of these investments in one round trip, oldest first."""
+        if not investment_ids:
+            return []
+        return await self._find({"investment_id": {"$in": investment_ids}},
+                                sort=(("effective_date", ASCENDING), ("booked_at", ASCENDING)))
+
     async def of_investment(self, investment_id: ObjectId) -> list[LedgerEntry]:
         return await self._find({"investment_id": investment_id},
                                 sort=(("effective_date", ASCENDING), ("booked_at", ASCENDING)))

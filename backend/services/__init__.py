@@ -13,11 +13,14 @@ from backend.services.auth import AuthService
 from backend.services.contracts import ContractService
 from backend.services.crm import CrmService
 from backend.services.documents import DocumentService
+from backend.services.fund_overview import FundOverviewService
 from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
 from backend.services.reconciliation import ReconciliationService
 from backend.services.sign_in_guard import SignInGuard
+from backend.services.statements import StatementService
 from backend.services.users import UserService
+from backend.services.valuation import ValuationService
 from backend.settings import Settings
 
 __all__ = ["Actor", "Services"]
@@ -57,3 +60,7 @@ class Services:
         self.crm = CrmService(repos, self.audit, self.users, clock=clock)
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
+        self.valuation = ValuationService(repos, self.funds, clock=clock)
+        self.fund_overview = FundOverviewService(repos, self.valuation, self.funds, clock=clock)
+        self.statements = StatementService(repos, self.valuation,
+                                           fund_manager=settings.fund_manager_name, clock=clock)

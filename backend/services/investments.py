@@ -280,9 +280,11 @@ class InvestmentService:
                 "maturity_date": deposit_day(dates.maturity_date)}
 
     async def update_performance(self, investment: Investment, current_value: Decimal, *,
-                                 at: datetime) -> Investment:
-        """Current value, gain and return from MT5 equity. Valuations are not audited one by
-        one (they come every sync); the equity history keeps them."""
+                                 at: datetime, units: Decimal | None = None,
+                                 awaiting_deposit: bool | None = None) -> Investment:
+        """Current value, gain and return from the valuation of its MT5 account, with the units
+        held and whether its deposit is awaited. Valuations are not audited one by one (they
+        come every sync); the equity history, deals and ledger they come from are kept."""
         # An account can show negative equity; the investment is then worth nothing, and its
         # gain and return say so consistently.
         value = max(current_value, Decimal("0"))
@@ -290,7 +292,8 @@ class InvestmentService:
         return await self.repo.update(
             investment.id,  # type: ignore[arg-type]
             {"current_value": value, "gain_amount": gain,
-             "return_pct": return_pct, "performance_updated_at": at},
+             "return_pct": return_pct, "performance_updated_at": at, "units": units,
+             "awaiting_deposit": awaiting_deposit},
             expected_version=investment.version)
 
     async def list_with_client_names(

@@ -8,6 +8,8 @@ from bson import ObjectId
 
 from backend.errors import InvalidData
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate, Mt5AccountUpdate, SyncStatus
+from backend.models.mt5_deals import Mt5Deal
+from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.models.users import UserType
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
@@ -22,6 +24,8 @@ class Mt5AccountService:
         self.audit = audit
         self.repo = repos.mt5_accounts
         self.users = repos.users
+        self.deals = repos.deals
+        self.equity = repos.equity
 
     def build(self, data: Mt5AccountCreate, *, idempotency_key: str | None = None) -> Mt5Account:
         now = self.clock()
@@ -101,3 +105,17 @@ class Mt5AccountService:
         return await self.audit.update(self.repo, current, changes, actor=actor,
                                        action="mt5_account.update", entity_type="mt5_account",
                                        expected_version=data.version)
+
+    async def equity_history(self, id_: ObjectId | str, *, page: int = 1,
+                             page_size: int = 50) -> Page[Mt5EquityPoint]:
+        """The account's stored daily equity points, newest day first."""
+        account = await self.repo.get(id_)
+        assert account.id is not None
+        return await self.equity.page_of(account.id, page=page, page_size=page_size)
+
+    async def deal_history(self, id_: ObjectId | str, *, page: int = 1,
+                           page_size: int = 50) -> Page[Mt5Deal]:
+        """The account's stored deals, newest first."""
+        account = await self.repo.get(id_)
+        assert account.id is not None
+        return await self.deals.page_of(account.id, page=page, page_size=page_size)

@@ -4,7 +4,8 @@ per client and fund.
 Amounts are compared exactly, in Decimal and in the same currency. Within one client and fund:
 
 - each investment (any but a cancelled one, which never took money) is matched to
-  one MT5 deposit of exactly its principal, the deposit closest to its deposit date first;
+  one MT5 deposit of exactly its principal, the deposit closest to its deposit date first
+  (`backend.money.accounts.pair_deposits`, the rule valuation uses to issue units);
 - a deposit left without an investment is an `unrecorded_deposit` break;
 - an investment left without a deposit is a `missing_deposit` break (its account, if any),
   except a pending one, whose money is announced and awaited;
@@ -29,6 +30,7 @@ from bson import ObjectId
 
 from backend.models.investments import Investment, InvestmentStatus
 from backend.models.mt5_accounts import Mt5Account
+from backend.money.accounts import AccountInvestment, DepositDeal, pair_deposits
 from backend.repositories.investments import InvestmentFilter
 from backend.repositories.registry import Repositories
 
@@ -125,14 +127,16 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
     withdrawals = [d for d in deals if d.amount < 0]
     found: list[ReconciliationBreak] = []
     # Tickets are unique per account only, and a client's fund can span two accounts.
-    used: set[tuple[str, int]] = set()
+    paired = pair_deposits(
+        [AccountInvestment(key=i.investment_id, principal=i.principal_amount,
+                           currency=i.currency, deposit_date=i.deposit_date)
+         for i in investments],
+        [DepositDeal(key=d.key, ticket=d.ticket, time=d.time, amount=d.amount,
+                     currency=d.currency) for d in deposits])
+    used = {deal.key for deal in paired.values()}
     for investment in investments:
         principal = investment.principal_amount
-        candidates = [d for d in deposits if d.key not in used and d.amount == principal
-                      and d.currency == investment.currency]
-        if candidates:
-            day = investment.deposit_date
-            used.add(min(candidates, key=lambda d: (abs(d.time - day), d.ticket)).key)
+        if investment.investment_id in paired:
             continue
         if investment.status is InvestmentStatus.PENDING:
             # Money announced, not received yet: its deposit is awaited, not missing.

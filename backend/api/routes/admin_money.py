@@ -20,12 +20,22 @@ from backend.api.deps import (
     StaffUser,
 )
 from backend.api.schemas import PageOf, signed_in
+from backend.api.statements import (
+    STATEMENT_CONTENT,
+    FormatQuery,
+    PeriodDep,
+    StatementFormat,
+    statement_response,
+)
 from backend.errors import InvalidData
 from backend.models._common import NotNull
-from backend.models._types import NonNegativeMoney
-from backend.models.investments import IdempotencyKey
+from backend.models._types import NonNegativeMoney, SignedMoney
+from backend.models.investments import IdempotencyKey, Units
 from backend.models.ledger_entries import LedgerEntryRead
 from backend.models.schedule_items import PayoutRequest, ScheduleItemRead, ScheduleRead
+from backend.money.performance import as_percent
+from backend.reports.statements import StatementRead, statement_read
+from backend.services.fund_overview import FundOverview
 
 router = APIRouter(prefix="/admin", tags=["admin: money"])
 
@@ -153,3 +163,96 @@ async def ledger(staff: StaffUser, services: ServicesDep, pagination: PageDep,
         investment_id=ObjectId(investment_id) if investment_id else None,
         page=pagination.page, page_size=pagination.page_size)
     return PageOf[LedgerEntryRead].of(page, LedgerEntryRead.model_validate)
+
+
+@router.get(
+    "/clients/{client_id}/statement",
+    summary="A client's statement for a period (period=2026-10, 2026-Q3 or 2026; or from and "
+            "to), as JSON, CSV or PDF",
+    response_model=StatementRead,
+    responses={**STATEMENT_CONTENT, **signed_in(404, 422)},
+)
+async def client_statement(client_id: ObjectIdPath, staff: StaffUser, services: ServicesDep,
+                           period: PeriodDep,
+                           format: FormatQuery = StatementFormat.JSON) -> Response:
+    statement = await services.statements.statement(ObjectId(client_id), period)
+    return statement_response(statement_read(statement), format)
+
+
+class AccountPoolRead(BaseModel):
+    account_id: str
+    equity: SignedMoney | None = Field(description="the last sync's equity; null if never")
+    units_outstanding: Units
+    value_per_unit: Units
+
+
+class PayoutMonthRead(BaseModel):
+    month: str = Field(examples=["2026-12"])
+    amount: NonNegativeMoney
+    items: int
+    unpriced_items: int = Field(description="performance shares whose amount is not known yet")
+
+
+class FundOverviewRead(BaseModel):
+    fund_code: str
+    currency: str
+    investments: int = Field(description="investments whose money is in the fund")
+    assets_under_management: NonNegativeMoney = Field(description="their principal")
+    actual_equity: NonNegativeMoney = Field(description="latest equity of the fund's MT5 "
+                                                        "accounts")
+    accounts_synced: int
+    accounts_never_synced: int
+    actual_value: NonNegativeMoney = Field(description="the live investments' values by units "
+                                                       "(at cost while a deposit is awaited)")
+    awaiting_deposit: NonNegativeMoney
+    units_outstanding: Units
+    value_per_unit: Units | None = Field(description="the units' value over their number "
+                                                     "(each account is a pool of its own)")
+    obligations: SignedMoney = Field(description="principal owed + interest accrued to date "
+                                                 "- interest paid")
+    coverage_ratio: str | None = Field(description="actual equity / obligations; below 1 the "
+                                                   "accounts hold less than is owed")
+    overdue_amount: NonNegativeMoney
+    overdue_items: int
+    overdue: list[str]
+    next_payouts: list[PayoutMonthRead] = Field(description="the next 12 months, by month")
+    time_weighted_return: str | None = Field(description="since inception, a fraction")
+    time_weighted_return_percent: str | None
+    accounts: list[AccountPoolRead]
+
+
+def _overview(overview: FundOverview) -> FundOverviewRead:
+    rate = overview.time_weighted_return
+    return FundOverviewRead(
+        fund_code=overview.fund_code, currency=overview.currency,
+        investments=overview.investments,
+        assets_under_management=overview.assets_under_management,
+        actual_equity=overview.actual_equity, accounts_synced=overview.accounts_synced,
+        accounts_never_synced=overview.accounts_never_synced,
+        actual_value=overview.actual_value, awaiting_deposit=overview.awaiting_deposit,
+        units_outstanding=overview.units_outstanding, value_per_unit=overview.value_per_unit,
+        obligations=overview.obligations,
+        coverage_ratio=None if overview.coverage_ratio is None
+        else format(overview.coverage_ratio, "f"),
+        overdue_amount=overview.overdue_amount, overdue_items=overview.overdue_items,
+        overdue=overview.overdue,
+        next_payouts=[PayoutMonthRead(month=f"{m.month:%Y-%m}", amount=m.amount, items=m.items,
+                                      unpriced_items=m.unpriced_items)
+                      for m in overview.next_payouts],
+        time_weighted_return=None if rate is None else format(rate, "f"),
+        time_weighted_return_percent=None if rate is None else format(as_percent(rate), "f"),
+        accounts=[AccountPoolRead(account_id=a.account_id, equity=a.equity,
+                                  units_outstanding=a.units_outstanding,
+                                  value_per_unit=a.value_per_unit)
+                  for a in overview.accounts])
+
+
+@router.get(
+    "/funds/overview",
+    summary="Per fund: assets under management, MT5 equity, units and value per unit, "
+            "obligations and coverage, the next 12 months of payouts, TWR since inception",
+    response_model=list[FundOverviewRead],
+    responses=signed_in(),
+)
+async def funds_overview(staff: StaffUser, services: ServicesDep) -> list[FundOverviewRead]:
+    return [_overview(overview) for overview in await services.fund_overview.overview()]

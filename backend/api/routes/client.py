@@ -13,12 +13,21 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from backend.api.deps import ClientUser, IdempotencyKeyHeader, ObjectIdPath, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
+from backend.api.statements import (
+    STATEMENT_CONTENT,
+    FormatQuery,
+    PeriodDep,
+    StatementFormat,
+    statement_response,
+)
 from backend.errors import PayloadTooLarge
 from backend.models.documents import DocumentRead, DocumentType
 from backend.models.investments import InvestmentRead
 from backend.models.ledger_entries import LedgerEntryRead
 from backend.models.schedule_items import ScheduleItemRead, ScheduleRead
 from backend.models.users import ProfileUpdate, UserRead
+from backend.reports.performance import PerformanceRead, performance_read
+from backend.reports.statements import StatementRead, statement_read
 
 router = APIRouter(prefix="/client", tags=["client"])
 
@@ -110,6 +119,32 @@ async def my_ledger(client: ClientUser, services: ServicesDep,
     page = await services.contracts.ledger_page(
         client_id=client.user.id, page=pagination.page, page_size=pagination.page_size)
     return PageOf[LedgerEntryRead].of(page, LedgerEntryRead.model_validate)
+
+
+@router.get(
+    "/statement",
+    summary="My statement for a period (period=2026-10, 2026-Q3 or 2026; or from and to): "
+            "contractual balances, flows, interest accrued, actual values, returns and the "
+            "next payouts, as JSON, CSV or PDF",
+    response_model=StatementRead,
+    responses={**STATEMENT_CONTENT, **signed_in(422)},
+)
+async def my_statement(client: ClientUser, services: ServicesDep, period: PeriodDep,
+                       format: FormatQuery = StatementFormat.JSON) -> Response:
+    statement = await services.statements.statement(client.user.id, period)  # type: ignore[arg-type]
+    return statement_response(statement_read(statement), format)
+
+
+@router.get(
+    "/performance",
+    summary="My performance, per investment and in total: contractual and actual value, gain, "
+            "time- and money-weighted returns, and the value at each month's end",
+    response_model=PerformanceRead,
+    responses=signed_in(),
+)
+async def my_performance(client: ClientUser, services: ServicesDep) -> PerformanceRead:
+    lines, total = await services.statements.performance(client.user.id)  # type: ignore[arg-type]
+    return performance_read(lines, total)
 
 
 @router.get(
