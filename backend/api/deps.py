@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.errors import AuthenticationFailed, PermissionDenied
-from backend.models._common import IdempotencyKey
+from backend.models._common import IdempotencyKey, NotNull
 from backend.models.sessions import Session
 from backend.models.users import User, UserType
 from backend.repositories.base import MAX_PAGE_SIZE, utcnow
@@ -67,7 +67,7 @@ FundCodeQuery = Annotated[str | None, Query(pattern=FUND_CODE_PATTERN)]
 #: The `Idempotency-Key` header of a creating route: a retry under the same key (after a 503,
 #: say, whose write may have happened) answers the first result instead of creating twice.
 IdempotencyKeyHeader = Annotated[
-    IdempotencyKey | None,
+    IdempotencyKey | NotNull,
     Header(alias="Idempotency-Key",
            description="a key of the caller's choosing (8-128 of A-Z a-z 0-9 . _ : -); a retry "
                        "with the same key answers the first result (200) instead of creating "

@@ -115,7 +115,9 @@ class LoginRequest(BaseModel):
                                          "password": "correct-horse-battery"}]},
     )
 
-    login: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True)
+    # At least one character that is not white space: the login is stripped before it is used.
+    login: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True,
+                                            pattern=r"\S")
                      ] = Field(description="e-mail address or username")
     password: Annotated[SecretStr, Field(min_length=1, max_length=128)]
 

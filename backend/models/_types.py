@@ -33,6 +33,9 @@ PHONE_PATTERN = r"^\+?[0-9]{6,20}$"
 
 #: Money as the API takes it: ASCII digits, an optional minus sign, at most two decimals.
 MONEY_INPUT_PATTERN = r"^-?[0-9]+(\.[0-9]{1,2})?$"
+#: The documented shape of an amount in a request, within MONEY_LIMIT (at most 15 digits before
+#: the point, leading zeros aside), so a client generating from the schema stays in bounds.
+_BOUNDED_MONEY_PATTERN = r"^-?0*[0-9]{1,15}(\.[0-9]{1,2})?$"
 CENT = Decimal("0.01")
 _MONEY_TEXT = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")
 #: Largest magnitude of a money amount (validators: minimum/maximum), which also keeps NaN and
@@ -154,7 +157,7 @@ _MONEY_JSON_SCHEMA = {
 # string is documented; a JSON integer is accepted as well, a float never.
 _MONEY_INPUT_JSON_SCHEMA = {
     "type": "string",
-    "pattern": MONEY_INPUT_PATTERN,
+    "pattern": _BOUNDED_MONEY_PATTERN,
     "maxLength": 40,
     "examples": ["10000.00"],
     "description": "amount as a decimal string of ASCII digits with at most two decimals, "
@@ -179,10 +182,15 @@ Money = Annotated[
 #: says so too: no leading minus, and a whole part of at least 1.
 PositiveMoney = Annotated[
     Money, Field(ge=1),
-    WithJsonSchema({**_MONEY_INPUT_JSON_SCHEMA, "pattern": r"^0*[1-9][0-9]*(\.[0-9]{1,2})?$"},
+    WithJsonSchema({**_MONEY_INPUT_JSON_SCHEMA,
+                    "pattern": r"^0*[1-9][0-9]{0,14}(\.[0-9]{1,2})?$"},
                    mode="validation"),
 ]
-NonNegativeMoney = Annotated[Money, Field(ge=0)]
+NonNegativeMoney = Annotated[
+    Money, Field(ge=0),
+    WithJsonSchema({**_MONEY_INPUT_JSON_SCHEMA, "pattern": r"^0*[0-9]{1,15}(\.[0-9]{1,2})?$"},
+                   mode="validation"),
+]
 SignedMoney = Annotated[Money, Field(ge=-MONEY_LIMIT)]
 #: A percentage or ratio that is stored as Decimal128 (e.g. return in %, margin level).
 DecimalNumber = Annotated[

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from backend.models._base import StoredDocument
 from backend.models._common import ONE_LINE, Version
 from backend.models._types import (
+    CalendarDate,
     Currency,
     FundCode,
     NonNegativeMoney,
@@ -111,7 +112,7 @@ class PayoutRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paid_on: date
+    paid_on: CalendarDate
     reference: PaymentReference
     amount: NonNegativeMoney | None = Field(
         default=None, description="when given, must equal the item's amount (a check, not a "

@@ -60,6 +60,8 @@ AUDITED_COLLECTIONS: tuple[AuditedCollection, ...] = (
     AuditedCollection("documents", "document", "_id", frozenset({"document.upload"})),
     AuditedCollection("admin_google_sessions", "admin_google_session", "_id",
                       frozenset({"admin.google_sign_in"}), expires_field="token_expires_at"),
+    AuditedCollection("schedule_items", "schedule_item", "_id",
+                      frozenset({"schedule_item.create"})),
 )
 #: The last word of an action after which its entity is gone on purpose.
 REMOVAL_VERBS = frozenset({"delete", "quarantine"})

@@ -104,10 +104,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def unavailable(error: PyMongoError) -> DatabaseUnavailable:
-    first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-    return DatabaseUnavailable(f"the database is unavailable: {first_line}",
-                               details={"kind": type(error).__name__})
+def unavailable(error: PyMongoError, collection: str | None = None) -> DatabaseUnavailable:
+    # The driver's text names hosts, ports and the topology: the log gets it, the caller only
+    # the kind of failure.
+    first_line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    logger.warning("database unavailable%s: %s", f" on {collection}" if collection else "",
+                   first_line)
+    return DatabaseUnavailable("the database is unavailable",
+                               details={"error": type(error).__name__})
 
 
 def is_unavailable(error: PyMongoError) -> bool:
@@ -143,7 +147,7 @@ def translate(error: PyMongoError, collection: str) -> Exception:
         if error.code == DOCUMENT_VALIDATION_FAILURE:
             return _invalid(collection, error.details)
     if is_unavailable(error):
-        return unavailable(error)
+        return unavailable(error, collection)
     return error
 
 

@@ -158,6 +158,9 @@ class InvestmentRepository(Repository[Investment]):
                                              ("investment_id", 1)))
 
     async def in_statuses(self, statuses: Iterable[InvestmentStatus]) -> list[Investment]:
-        """Every investment in one of `statuses`, oldest deposit first."""
-        return await self._find({"status": {"$in": sorted(s.value for s in statuses)}},
+        """Every investment under the money engine (with a terms version) in one of
+        `statuses`, oldest deposit first. Investments recorded before the engine wait for the
+        migration m20261130120000 and are left out."""
+        return await self._find({"status": {"$in": sorted(s.value for s in statuses)},
+                                 "terms_version": {"$ne": None}},
                                 sort=(("deposit_date", 1), ("investment_id", 1)))
