@@ -168,7 +168,7 @@ async def test_a_503_names_the_error_class_never_the_host_or_the_driver_text() -
     error = refused.json()["error"]
     assert (error["code"], error["message"]) == ("DATABASE_UNAVAILABLE",
                                                 "the database is unavailable")
-    assert re.fullmatch(r"AutoReconnect|[A-Za-z]+Error", error["details"]["error"])
+    assert re.fullmatch(r"AutoReconnect|[A-Za-z]+Error", error["details"]["kind"])
     _assert_no_leak(refused.text, port)
 
 

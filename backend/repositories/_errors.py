@@ -111,7 +111,7 @@ def unavailable(error: PyMongoError, collection: str | None = None) -> DatabaseU
     logger.warning("database unavailable%s: %s", f" on {collection}" if collection else "",
                    first_line)
     return DatabaseUnavailable("the database is unavailable",
-                               details={"error": type(error).__name__})
+                               details={"kind": type(error).__name__})
 
 
 def is_unavailable(error: PyMongoError) -> bool:
