@@ -40,7 +40,10 @@ async def _lifecycle(ctx: Context) -> Outcome:
                                 for state, count in sorted(report.investments_moved.items())]
     rows += [["items scheduled -> due", report.items_due],
              ["schedules built", report.schedules_built],
-             ["payouts completed", report.payouts_completed]]
+             ["payouts completed", report.payouts_completed],
+             ["performance shares priced", report.shares_priced],
+             ["performance shares without gain (cancelled)", report.shares_without_gain],
+             ["performance shares awaiting a valuation", report.shares_unpriced]]
     return Outcome(
         title=f"Lifecycle pass for {report.day.isoformat()}",
         columns=COLUMNS,
@@ -48,7 +51,10 @@ async def _lifecycle(ctx: Context) -> Outcome:
         data={"day": report.day.isoformat(), "skipped": report.skipped,
               "investments_moved": dict(report.investments_moved),
               "items_due": report.items_due, "schedules_built": report.schedules_built,
-              "payouts_completed": report.payouts_completed, "changes": report.changes},
+              "payouts_completed": report.payouts_completed,
+              "shares_priced": report.shares_priced,
+              "shares_without_gain": report.shares_without_gain,
+              "shares_unpriced": report.shares_unpriced, "changes": report.changes},
         findings=report.skipped,
         messages=["another lifecycle pass holds the lease: nothing done" if report.skipped
                   else f"{report.changes} change(s)"],

@@ -143,6 +143,13 @@ class InvestmentRepository(Repository[Investment]):
             {**carried, "status": {"$ne": InvestmentStatus.CANCELLED.value}},
             sort=(("deposit_date", 1), ("investment_id", 1)))
 
+    async def by_ids(self, investment_ids: Sequence[ObjectId]) -> list[Investment]:
+        """These investments, in one round trip (missing ids are left out)."""
+        if not investment_ids:
+            return []
+        return await self._find({"_id": {"$in": list(investment_ids)}},
+                                sort=(("deposit_date", 1), ("investment_id", 1)))
+
     async def of_client(self, client_id: ObjectId) -> list[Investment]:
         """Every investment of a client but the cancelled ones, oldest deposit first."""
         return await self._find(

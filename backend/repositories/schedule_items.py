@@ -10,7 +10,12 @@ from bson import ObjectId
 from pymongo import ASCENDING
 
 from backend.errors import NotFound
-from backend.models.schedule_items import OPEN_ITEM_STATUSES, ScheduleItem, ScheduleItemStatus
+from backend.models.schedule_items import (
+    OPEN_ITEM_STATUSES,
+    ScheduleItem,
+    ScheduleItemKind,
+    ScheduleItemStatus,
+)
 from backend.repositories.base import Repository
 
 
@@ -76,6 +81,14 @@ class ScheduleItemRepository(Repository[ScheduleItem]):
         return await self._find(query, sort=(("due_date", ASCENDING),
                                              ("investment_ref", ASCENDING),
                                              ("number", ASCENDING)))
+
+    async def unpriced_performance_shares(self) -> list[ScheduleItem]:
+        """Performance-share items that are due and still have no amount, oldest first: the
+        lifecycle pass prices them from the investment's unit valuation."""
+        return await self._find(
+            {"kind": ScheduleItemKind.PERFORMANCE_SHARE.value,
+             "status": ScheduleItemStatus.DUE.value, "amount": None},
+            sort=(("due_date", ASCENDING), ("investment_id", ASCENDING), ("number", ASCENDING)))
 
     async def all_items(self) -> list[ScheduleItem]:
         return await self._find({}, sort=(("investment_id", ASCENDING), ("number", ASCENDING)))

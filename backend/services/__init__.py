@@ -54,13 +54,14 @@ class Services:
         self.account_security = AccountSecurityService(repos, settings, self.audit,
                                                        self.sign_in_guard, clock=clock)
         self.mt5 = Mt5AccountService(repos, self.audit, clock=clock)
-        self.contracts = ContractService(repos, self.funds, self.audit, clock=clock)
+        self.valuation = ValuationService(repos, self.funds, clock=clock)
+        self.contracts = ContractService(repos, self.funds, self.audit, clock=clock,
+                                         valuation=self.valuation)
         self.investments = InvestmentService(repos, self.funds, self.audit, self.mt5,
                                              self.contracts, clock=clock)
         self.crm = CrmService(repos, self.audit, self.users, clock=clock)
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
-        self.valuation = ValuationService(repos, self.funds, clock=clock)
         self.fund_overview = FundOverviewService(repos, self.valuation, self.funds, clock=clock)
         self.statements = StatementService(repos, self.valuation,
                                            fund_manager=settings.fund_manager_name, clock=clock)

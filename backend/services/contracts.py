@@ -16,6 +16,16 @@ The lifecycle pass applies every transition that is due on a day (incubating -> 
 matured, scheduled -> due, matured with its principal paid -> closed), each audited, computed
 from the dates rather than step by step, so one pass catches up after any downtime; a lease
 keeps two passes from running at once.
+
+It also prices each due performance-share item (UNLIMITED) still without an amount, from the
+investment's unit valuation (`ValuationService.performance_shares_of`): a share above 0.00 is
+set as the item's amount (`schedule_item.priced`), and the admin pays it as any other item; no
+gain above the high-water mark sets 0.00 and cancels the item in the same audited write
+(`schedule_item.no_gain`), since nothing is owed and a paid item must have its ledger entry. An
+item whose investment has no final valuation for its date yet (deposit not paired in the
+account, or the account not synced past the date) stays unpriced and is counted as such; a
+later pass prices it. Only items with no amount are written (`amount: None` in the filter), so
+a price is set once.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from backend.money.schedule import (
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
+from backend.services.valuation import ValuationService
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +111,17 @@ class LifecycleReport:
     items_due: int = 0
     schedules_built: int = 0
     payouts_completed: int = 0
+    shares_priced: int = 0
+    #: Performance-share items cancelled: no gain above the high-water mark.
+    shares_without_gain: int = 0
+    #: Due performance-share items left without an amount: no final valuation yet.
+    shares_unpriced: int = 0
     skipped: bool = False
 
     @property
     def changes(self) -> int:
         return (sum(self.investments_moved.values()) + self.items_due + self.schedules_built
-                + self.payouts_completed)
+                + self.payouts_completed + self.shares_priced + self.shares_without_gain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +143,9 @@ class Obligations:
 
 class ContractService:
     def __init__(self, repos: Repositories, funds: FundCatalog, audit: AuditTrail, *,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, valuation: ValuationService | None = None) -> None:
         self.funds = funds
+        self.valuation = valuation or ValuationService(repos, funds, clock=clock)
         self.audit = audit
         self.clock = clock
         self.investments = repos.investments
@@ -324,7 +341,7 @@ class ContractService:
         details = {"number": item.number, "status": item.status.value,
                    "due_date": as_day(item.due_date).isoformat()}
         if item.status is ScheduleItemStatus.CANCELLED:
-            raise Conflict("this schedule item was cancelled with its investment",
+            raise Conflict("this schedule item was cancelled: nothing is owed on it",
                            code="ITEM_CANCELLED", details=details)
         if item.status is ScheduleItemStatus.SCHEDULED:
             raise Conflict("this schedule item is not due yet", code="NOT_DUE",
@@ -450,6 +467,7 @@ class ContractService:
                 self.schedule, item, {"status": ScheduleItemStatus.DUE}, actor=actor,
                 action="schedule_item.due", entity_type="schedule_item", deliver=False)
             report.items_due += 1
+        await self._price_performance_shares(report, actor)
         for investment in await self.investments.in_statuses(
                 {InvestmentStatus.INCUBATING, InvestmentStatus.ACTIVE}):
             dates = self.dates_of(investment)
@@ -467,6 +485,35 @@ class ContractService:
                 await self._close_if_repaid(investment, actor=actor)
                 report.investments_moved[InvestmentStatus.CLOSED.value] += 1
         await self.audit.relay(repositories=[self.schedule, self.investments])
+
+    async def _price_performance_shares(self, report: LifecycleReport, actor: Actor) -> None:
+        """Set the amount of each due performance-share item without one (module docstring)."""
+        unpriced = await self.schedule.unpriced_performance_shares()
+        if not unpriced:
+            return
+        investment_ids = sorted({item.investment_id for item in unpriced})
+        investments = await self.investments.by_ids(investment_ids)
+        items = await self.schedule.of_investments(investment_ids)
+        shares = await self.valuation.performance_shares_of(investments, items)
+        for item in unpriced:
+            share = shares.get(item.id) if item.id is not None else None
+            if share is None:
+                report.shares_unpriced += 1
+                continue
+            if share.amount > 0:
+                await self.audit.update(
+                    self.schedule, item, {"amount": share.amount}, actor=actor,
+                    action="schedule_item.priced", entity_type="schedule_item",
+                    extra_filter={"amount": None}, deliver=False)
+                report.shares_priced += 1
+            else:
+                await self.audit.update(
+                    self.schedule, item,
+                    {"amount": ZERO, "status": ScheduleItemStatus.CANCELLED}, actor=actor,
+                    action="schedule_item.no_gain", entity_type="schedule_item",
+                    reason="no gain above the high-water mark",
+                    extra_filter={"amount": None}, deliver=False)
+                report.shares_without_gain += 1
 
     async def _finish_payouts(self, actor: Actor) -> int:
         """Items whose payout entry was booked but which were not marked paid (a payout

@@ -29,7 +29,7 @@ from backend.models.ledger_entries import LedgerEntry, LedgerEntryKind
 from backend.models.mt5_accounts import Mt5Account
 from backend.models.mt5_deals import Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
-from backend.models.schedule_items import ScheduleItem, ScheduleItemStatus
+from backend.models.schedule_items import ScheduleItem, ScheduleItemKind, ScheduleItemStatus
 from backend.money.accounts import (
     AccountBook,
     AccountClose,
@@ -39,9 +39,10 @@ from backend.money.accounts import (
 )
 from backend.money.flows import FlowKind, LedgerFlow
 from backend.money.performance import ValuePoint
+from backend.money.performance_share import PerformanceShare, performance_shares, valuation_for
 from backend.money.schedule import PaymentSchedule, contract_dates
 from backend.money.schedule import ScheduleItem as PlannedItem
-from backend.money.units import ZERO_UNITS
+from backend.money.units import ZERO_UNITS, UnitTransactionKind
 from backend.repositories.base import Clock, utcnow
 from backend.repositories.registry import Repositories
 
@@ -231,9 +232,9 @@ class ValuationService:
         return group_books(by_id, of_account, deals=deals, points=points,
                            flows=ledger_flows(entries), loose=loose)
 
-    async def value_investments(self, investments: Sequence[Investment]
-                                ) -> dict[ObjectId, InvestmentValuation]:
-        """Each investment's valuation (replaying its whole account), by investment id."""
+    async def _books_of(self, investments: Sequence[Investment]
+                        ) -> dict[ObjectId, tuple[AccountValuation, Investment]]:
+        """The book each investment's account replays into (its own while on no account)."""
         wanted = [i for i in investments if i.id is not None]
         if not wanted:
             return {}
@@ -244,15 +245,64 @@ class ValuationService:
         loose = [i for i in wanted
                  if i.mt5_account_id is None and i.id not in on_account]
         books = await self.value_accounts(accounts, loose=loose)
-        found: dict[ObjectId, InvestmentValuation] = {}
+        found: dict[ObjectId, tuple[AccountValuation, Investment]] = {}
         ids = {i.id for i in wanted}
         for valuations in books.values():
             for valuation in valuations:
                 for investment in valuation.investments:
                     if investment.id in ids:
                         assert investment.id is not None
-                        found[investment.id] = valuation.of(investment)
+                        found[investment.id] = (valuation, investment)
         return found
+
+    async def value_investments(self, investments: Sequence[Investment]
+                                ) -> dict[ObjectId, InvestmentValuation]:
+        """Each investment's valuation (replaying its whole account), by investment id."""
+        return {investment_id: valuation.of(investment) for investment_id, (valuation, investment)
+                in (await self._books_of(investments)).items()}
+
+    async def performance_shares_of(self, investments: Sequence[Investment],
+                                    items: Sequence[ScheduleItem]
+                                    ) -> dict[ObjectId, PerformanceShare]:
+        """The share each performance-share item pays, by item id, by the rule of
+        `backend.money.performance_share`: the chain of the investment's performance-share
+        dates is recomputed from the value per unit its units were bought at, so the mark of
+        each date is derived from what is stored, never kept apart.
+
+        A date gets a share only once it can be final: the investment held units at the close
+        before it (its deposit paired in the account) and the account has a close on or after
+        it (synced past it, so the close before it will not change). Other items are left out
+        and stay unpriced."""
+        books = await self._books_of(investments)
+        shares: dict[ObjectId, PerformanceShare] = {}
+        for investment_id, (valuation, investment) in books.items():
+            register = valuation.book.register
+            key = investment.investment_id
+            purchase = next((t for t in register.transactions if t.investment_id == key
+                             and t.kind is UnitTransactionKind.ISSUED), None)
+            if purchase is None or not register.prices:
+                continue
+            synced_to = register.prices[-1].on
+            dated = sorted(
+                (item for item in items if item.investment_id == investment_id
+                 and item.kind is ScheduleItemKind.PERFORMANCE_SHARE and item.id is not None),
+                key=lambda item: item.due_date)
+            valued: dict[date, ScheduleItem] = {}
+            for item in dated:
+                due = item.due_date.astimezone(UTC).date()
+                if purchase.on < due <= synced_to:
+                    valued[due] = item
+            if not valued:
+                continue
+            terms = self.funds.terms_on(investment.fund_code,
+                                        investment.deposit_date.astimezone(UTC).date())
+            for share in performance_shares(
+                    terms, purchase_value_per_unit=purchase.value_per_unit,
+                    valuations=[valuation_for(register, key, due_date=due) for due in valued]):
+                item_id = valued[share.due_date].id
+                assert item_id is not None
+                shares[item_id] = share
+        return shares
 
     # schedules as the money package reads them ----------------------------------------------
 
