@@ -20,8 +20,8 @@ find_python = $(shell \
 		fi; \
 	done)
 
-.PHONY: help install run test lint indexes bench bridge sync worker reconcile migrate \
-	validate-data dedupe verify seed backup restore clean
+.PHONY: help install run test fuzz lint indexes bench bridge sync worker reconcile lifecycle migrate \
+	validate-data dedupe verify seed backup restore restore-drill statements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ run: install ## Serve the API on HOST:PORT (embedded database unless MONGODB_URI
 test: install ## Run the whole test suite
 	$(PY) -m pytest $(ARGS)
 
+fuzz: install ## schemathesis, every check, 25 examples per operation as admin and as client
+	FIDUS_FUZZ_EXAMPLES=$${FIDUS_FUZZ_EXAMPLES:-25} $(PY) -m pytest tests/test_api_schemathesis.py -q $(ARGS)
+
 lint: install ## ruff and mypy
 	$(PY) -m ruff check backend mt5_bridge_service scripts tests
 	$(PY) -m mypy backend mt5_bridge_service scripts
@@ -68,11 +71,17 @@ bridge: install ## Start the MT5 bridge with the simulated terminal on 127.0.0.1
 sync: install ## One MT5 sync pass over every active account mapping
 	@$(FIDUS) sync $(ARGS) || $(keep_code)
 
-worker: install ## The sync scheduler: a pass every SYNC_INTERVAL_SECONDS
+worker: install ## The worker: MT5 sync every SYNC_INTERVAL_SECONDS, scheduled backups and drills
 	@$(FIDUS) worker $(ARGS) || $(keep_code)
 
 reconcile: install ## MT5 deposits and withdrawals against recorded investments
 	@$(FIDUS) reconcile $(ARGS) || $(keep_code)
+
+lifecycle: install ## Apply the lifecycle transitions due today (the worker runs it daily)
+	@$(FIDUS) lifecycle $(ARGS) || $(keep_code)
+
+statements: install ## Every client's statement (PDF + JSON) for a period: ARGS="--period 2026-10"
+	@$(FIDUS) statements $(ARGS) || $(keep_code)
 
 migrate: install ## Apply pending migrations (ARGS="--down VERSION" reverts)
 	@$(FIDUS) migrate $(ARGS) || $(keep_code)
@@ -89,11 +98,14 @@ verify: install ## Integrity check: references, money, duplicates
 seed: install ## Seed a data set: STATE=empty|dev|demo|test
 	@$(FIDUS) seed --state $(STATE) $(ARGS) || $(keep_code)
 
-backup: install ## Back up collections to one gzip file (ARGS: --out FILE --collections a,b)
+backup: install ## Back up the database to one encrypted file (ARGS: --out FILE --collections a,b)
 	@$(FIDUS) backup $(ARGS) || $(keep_code)
 
-restore: install ## Restore a backup file (ARGS: FILE)
+restore: install ## Restore a backup file (ARGS: FILE [--replace])
 	@$(FIDUS) restore $(ARGS) || $(keep_code)
+
+restore-drill: install ## Restore the newest backup into a scratch database, compare, verify, drop it
+	@$(FIDUS) restore-drill $(ARGS) || $(keep_code)
 
 clean: ## Remove the virtualenv and the development database
 	rm -rf $(VENV) var

@@ -15,6 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from backend.errors import DatabaseUnavailable
+from backend.settings import SettingsProblem, describe_problems
 
 
 async def _serve(host: str, port: int) -> int:
@@ -31,8 +32,13 @@ async def _serve(host: str, port: int) -> int:
     except DatabaseUnavailable as error:
         print(f"fidus: cannot start: {error.message}", file=sys.stderr)
         return 1
+    except SettingsProblem as problem:
+        print(f"fidus: invalid settings: {problem}", file=sys.stderr)
+        return 2
     app = create_app(settings, connection=manager, configure_logs=False)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+    # The app reads X-Forwarded-For itself, and only from FORWARDED_ALLOW_IPS (empty: never).
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on",
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     await server.serve()
     return 0 if server.started else 1
@@ -46,8 +52,7 @@ def main() -> int:
     try:
         return asyncio.run(_serve(args.host, args.port))
     except ValidationError as error:
-        problems = "; ".join(str(e.get("msg", "")) for e in error.errors())
-        print(f"fidus: invalid settings: {problems}", file=sys.stderr)
+        print(f"fidus: invalid settings: {describe_problems(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -14,7 +14,7 @@
     ├── PayloadTooLarge                 413  an upload over the size limit
     ├── UnsupportedMediaType            415  an upload of a type not accepted
     ├── AuthenticationFailed            401
-    │   └── AccountLocked               423  too many failed sign-ins
+    │   └── SignInRefused               401  a wrong password or a sign-in lock, answered alike
     ├── PermissionDenied                403
     ├── Throttled                       429  too many attempts; `retry_after_seconds` says when
     ├── UpstreamUnavailable             502  the MT5 bridge failed or answered nonsense
@@ -28,7 +28,11 @@
     ├── FundCatalogInvalid              500  the fund terms file is malformed (found at start-up)
     ├── SyncDataError                   500  MT5 data the sync cannot store (sync/job.py)
     └── CommandRefused                  500  a data script refuses to run (ops/_cli.py; exit 2)
-        ├── BackupCorrupt               500  a backup file fails its manifest (ops/backup.py)
+        ├── BackupCorrupt               500  a backup file fails its authentication or
+        │                                        manifest (ops/backup_cipher.py)
+        ├── BackupKeyMismatch           500  no configured BACKUP_ENCRYPTION_KEY opens the file
+        ├── NoBackupToDrill             500  no backup file for the restore drill
+        │                                        (ops/restore_drill.py)
         ├── RestoreFailed               500  a restore stopped; the target is left as it was
         ├── MigrationLocked             500  another run holds the migration lock
         ├── MigrationChanged            500  an applied migration's file has changed
@@ -124,9 +128,13 @@ class AuthenticationFailed(FidusError):
     http_status = 401
 
 
-class AccountLocked(AuthenticationFailed):
-    code = "ACCOUNT_LOCKED"
-    http_status = 423
+class SignInRefused(AuthenticationFailed):
+    """A password check refused. The caller is answered the same whether the password was
+    wrong or a lockout stood in the way; `locked` tells the services which it was."""
+
+    def __init__(self, message: str, *, code: str | None = None, locked: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.locked = locked
 
 
 class PermissionDenied(FidusError):

@@ -3,6 +3,7 @@ the CRM pipeline, MT5 mappings, documents and the audit log; and who may call th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,8 +44,10 @@ def new_client_body(n: str, **overrides: Any) -> dict[str, Any]:
 
 
 def investment_body(client_id: str, amount: str = "10000.00", **overrides: Any) -> dict[str, Any]:
+    # Ten days ago: a confirmed deposit still in its incubation, whatever the day of the run.
+    recent = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
     body = {"client_id": client_id, "fund_code": "CORE", "principal_amount": amount,
-            "currency": "USD", "deposit_date": "2026-11-02"}
+            "currency": "USD", "deposit_date": recent}
     body.update(overrides)
     return body
 
@@ -196,17 +199,22 @@ async def test_investment_rules_and_idempotency(app: FastAPI, client: httpx.Asyn
     assert listed["items"][0]["client_name"] == user.full_name
     assert (await client.get(f"{API}/admin/investments", headers=admin,
                              params={"fund_code": "BALANCE"})).json()["total"] == 0
+    assert first.json()["status"] == "incubating"
     assert (await client.get(f"{API}/admin/investments", headers=admin,
-                             params={"status": "active"})).json()["total"] == 1
+                             params={"status": "incubating"})).json()["total"] == 1
+    assert (await client.get(f"{API}/admin/investments", headers=admin,
+                             params={"status": "active"})).json()["total"] == 0
 
     inv_id = first.json()["id"]
-    redeemed = await client.post(f"{API}/admin/investments/{inv_id}/status", headers=admin,
-                                 json={"status": "redeemed", "reason": "client request"})
-    assert redeemed.json()["status"] == "redeemed"
+    assert_error(await client.post(f"{API}/admin/investments/{inv_id}/status", headers=admin,
+                                   json={"status": "cancelled"}), 422, "REASON_REQUIRED")
+    cancelled = await client.post(f"{API}/admin/investments/{inv_id}/status", headers=admin,
+                                  json={"status": "cancelled", "reason": "entered twice"})
+    assert cancelled.json()["status"] == "cancelled"
     assert_error(await client.post(f"{API}/admin/investments/{inv_id}/status", headers=admin,
                                    json={"status": "active"}), 422, "TRANSITION_NOT_ALLOWED")
     assert (await client.get(f"{API}/admin/investments/{inv_id}",
-                             headers=admin)).json()["status"] == "redeemed"
+                             headers=admin)).json()["status"] == "cancelled"
 
 
 # --- CRM -----------------------------------------------------------------------------------
@@ -361,8 +369,10 @@ def admin_operations(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    for name in ("user_id", "investment_id", "prospect_id", "account_id", "document_id"):
+    for name in ("user_id", "investment_id", "prospect_id", "account_id", "document_id",
+                 "client_id"):
         path = path.replace("{" + name + "}", "0" * 24)
+    path = path.replace("{number}", "1")
     assert "{" not in path, path
     return path
 

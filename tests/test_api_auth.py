@@ -171,17 +171,19 @@ async def test_an_expired_access_token_gets_401_and_refresh_still_works(
                  401, "SESSION_EXPIRED")
 
 
-async def test_failed_logins_lock_the_account_with_423(app: FastAPI,
-                                                       client: httpx.AsyncClient) -> None:
+async def test_failed_logins_lock_the_account_answered_like_a_wrong_password(
+        app: FastAPI, client: httpx.AsyncClient) -> None:
     clock = install_clock(app)
     user = await make_user(services(app))
+    wrong = None
     for _ in range(5):
-        assert_error(await client.post(f"{API}/auth/login", json={
-            "login": user.email, "password": "wrong-password"}), 401)
+        wrong = await client.post(f"{API}/auth/login", json={
+            "login": user.email, "password": "wrong-password"})
+        assert_error(wrong, 401, "INVALID_CREDENTIALS")
     locked = await client.post(f"{API}/auth/login",
                                json={"login": user.email, "password": PASSWORD})
-    assert_error(locked, 423, "ACCOUNT_LOCKED")
-    assert "locked_until" in locked.json()["error"]["details"]
+    assert_error(locked, 401, "INVALID_CREDENTIALS")
+    assert wrong is not None and locked.json() == wrong.json()
     clock.advance(minutes=16)
     await login(client, user.email)
 

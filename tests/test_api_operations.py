@@ -80,7 +80,9 @@ async def test_development_start_up_seeds_an_empty_database_with_demo_logins(
 
     settings = make_settings(mongo_uri, db_name, fidus_env="development")
     application = create_app(settings, configure_logs=False)
-    async with LifespanManager(application):
+    # The demo seed runs in the start-up: on a loaded machine it takes longer than the
+    # default five seconds.
+    async with LifespanManager(application, startup_timeout=120):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://fidus.test") as http:
             admin = await login(http, "admin@fidus.example", DEMO_PASSWORD)

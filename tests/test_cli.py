@@ -142,7 +142,7 @@ async def test_installed_console_script_passes_exit_codes_to_its_caller(
     assert seeded.returncode == 0, seeded.stderr
     clean = await asyncio.to_thread(run, "verify")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "all 15 checks passed" in clean.stdout or "checks passed" in clean.stdout
+    assert "checks passed" in clean.stdout
 
     admin = await db["users"].find_one({"user_type": "admin"})
     assert admin is not None

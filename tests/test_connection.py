@@ -1,4 +1,5 @@
 import logging
+import re
 import socket
 
 import httpx
@@ -68,12 +69,15 @@ async def test_authentication_failure_is_not_retried(caplog: pytest.LogCaptureFi
     assert "refused" in caught.value.message
 
 
-async def test_production_never_starts_the_embedded_server() -> None:
+@pytest.mark.parametrize("environment", ["production", "staging"])
+async def test_production_never_starts_the_embedded_server(environment: str) -> None:
+    from backend.settings import SettingsProblem
+
     settings = make_settings("mongodb://127.0.0.1:1/", "x")
     settings.mongodb_uri = None
-    object.__setattr__(settings, "fidus_env", settings.fidus_env.__class__("production"))
+    object.__setattr__(settings, "fidus_env", settings.fidus_env.__class__(environment))
     manager = ConnectionManager(settings)
-    with pytest.raises(DatabaseUnavailable, match="MONGODB_URI is required"):
+    with pytest.raises(SettingsProblem, match="MONGODB_URI is required"):
         await manager.connect()
     assert not manager.embedded
 
@@ -105,7 +109,8 @@ async def test_degraded_check_makes_health_degraded(mongo_uri: str, db_name: str
 
 
 async def test_health_endpoint_follows_the_database_down_and_back() -> None:
-    server = EmbeddedMongoServer(port=closed_port())
+    port = closed_port()
+    server = EmbeddedMongoServer(port=port)
     uri = server.start()
     settings = make_settings(uri, "fidus_test_health", mongodb_server_selection_timeout_ms=300)
     app = create_app(settings, configure_logs=False)
@@ -121,7 +126,13 @@ async def test_health_endpoint_follows_the_database_down_and_back() -> None:
                 assert down.status_code == 503
                 body = down.json()
                 assert body["status"] == "unhealthy"
-                assert body["last_error"]
+                # The driver error's class only (which one depends on the moment of the cut).
+                [reason] = body["reasons"]
+                assert re.fullmatch(r"database unreachable \((AutoReconnect|[A-Za-z]+Error)\)",
+                                    reason), reason
+                assert body["last_error"] == reason
+                assert body["collections"] is None and body["pool"]["max"] == 50
+                _assert_no_leak(down.text, port)
                 assert (await http.get("/health/live")).status_code == 200
                 server.start()
                 back = await http.get("/health")
@@ -129,6 +140,36 @@ async def test_health_endpoint_follows_the_database_down_and_back() -> None:
                 assert back.json()["status"] == "healthy"
     finally:
         server.close()
+
+
+def _assert_no_leak(text: str, port: int) -> None:
+    """Nothing public names the database's host, its port or the driver's words."""
+    for leak in ("127.0.0.1", "localhost", str(port), "Topology", "timed out", "refused",
+                 "Errno", "connection closed"):
+        assert leak not in text, (leak, text)
+
+
+async def test_a_503_names_the_error_class_never_the_host_or_the_driver_text() -> None:
+    port = closed_port()
+    server = EmbeddedMongoServer(port=port)
+    settings = make_settings(server.start(), "fidus_test_503",
+                             mongodb_server_selection_timeout_ms=300)
+    app = create_app(settings, configure_logs=False)
+    try:
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                server.stop()
+                refused = await http.post("/api/v1/auth/login", json={
+                    "login": "ada@fidus.example", "password": "a-long-passphrase"})
+    finally:
+        server.close()
+    assert refused.status_code == 503
+    error = refused.json()["error"]
+    assert (error["code"], error["message"]) == ("DATABASE_UNAVAILABLE",
+                                                "the database is unavailable")
+    assert re.fullmatch(r"AutoReconnect|[A-Za-z]+Error", error["details"]["kind"])
+    _assert_no_leak(refused.text, port)
 
 
 async def test_embedded_server_persists_in_development(tmp_path: object) -> None:
@@ -173,7 +214,7 @@ async def test_persistent_embedded_database_takes_the_schemas(tmp_path: object) 
             else:
                 assert created == 0
             users = await db["users"].index_information()
-            assert len(users) == 8
+            assert len(users) == 10
             if run == 0:
                 with pytest.raises(WriteError) as invalid:
                     await db["users"].insert_one({"email": "not-a-user"})
@@ -196,7 +237,8 @@ async def test_a_failing_health_check_degrades_but_never_raises(
         manager.degraded_checks.append(broken)
         report = await manager.health()
     assert report.status == "degraded"
-    assert report.reasons == ["health check failed: lease table unreadable"]
+    # The exception's text goes to the log; the public report names its class only.
+    assert report.reasons == ["health check failed (RuntimeError)"]
     assert report.ping_ms is not None
 
 

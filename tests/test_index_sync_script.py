@@ -60,10 +60,10 @@ async def test_drift_exits_1_and_allow_drop_clears_it(
 
     assert await run_script([], mongo_uri, db_name) == 1
     assert "users_phone_adhoc" in capsys.readouterr().out
-    assert await _indexes(mongo_client, db_name, "users") == 9
+    assert await _indexes(mongo_client, db_name, "users") == 11
 
     assert await run_script(["--allow-drop"], mongo_uri, db_name) == 0
-    assert await _indexes(mongo_client, db_name, "users") == 8
+    assert await _indexes(mongo_client, db_name, "users") == 10
     await mongo_client.drop_database(db_name)
 
 

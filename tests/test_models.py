@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -65,25 +66,45 @@ def an_investment(**overrides: Any) -> dict[str, Any]:
     return document
 
 
-@pytest.mark.parametrize("value", [Decimal("10.5"), Decimal128("10.5"), "10.5", " 10.5 "])
+@pytest.mark.parametrize("value", [Decimal("10.5"), Decimal128("10.5"), "10.5", "10.50"])
 def test_money_accepts_exact_forms(value: Any) -> None:
     assert Holder(amount=value).amount == Decimal("10.5")
 
 
-def test_money_accepts_int() -> None:
-    assert Holder(amount=10000).amount == Decimal(10000)
+def test_money_from_the_api_is_stored_to_the_cent() -> None:
+    # A JSON integer or a string with fewer decimals becomes N.00 / N.N0, never "10000".
+    assert str(Holder(amount=10000).amount) == "10000.00"
+    assert str(Holder.model_validate_json('{"amount": 13000}').amount) == "13000.00"
+    assert str(Holder(amount="13000").amount) == "13000.00"
+    assert str(Holder(amount="13000.5").amount) == "13000.50"
+    assert str(Holder(amount="-7.25").amount) == "-7.25"
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         (10.5, "never a float"),
+        (10000.0, "never a float"),
         (True, "never a float"),
-        ("NaN", "finite"),
+        ("NaN", "ASCII digits"),
         (Decimal("Infinity"), "finite"),
-        ("ten", "decimal number"),
-        ("1E+16", "at most"),
-        ("1." + "1" * 40, "precision"),
+        ("ten", "ASCII digits"),
+        ("1E+16", "ASCII digits"),
+        ("10000000000000000", "at most"),
+        (10**16, "at most"),
+        ("1." + "1" * 40, "ASCII digits"),
+        # Non-canonical forms the API once stored as given.
+        ("1E4", "ASCII digits"),
+        ("10000.1000000", "ASCII digits"),
+        ("10000.001", "ASCII digits"),
+        ("\u0661\u0660\u0660\u0660\u0660", "ASCII digits"),  # Arabic-Indic digits
+        ("\uff11\uff10\uff10\uff10\uff10", "ASCII digits"),  # full-width digits
+        ("12_500.00", "ASCII digits"),
+        ("+13000.00", "ASCII digits"),
+        (" 13500.00 ", "ASCII digits"),
+        ("13500.", "ASCII digits"),
+        (".50", "ASCII digits"),
+        ("13500.00\n", "ASCII digits"),
     ],
 )
 def test_money_refuses(value: Any, message: str) -> None:
@@ -194,7 +215,9 @@ def test_read_models_never_carry_secrets() -> None:
     )
     assert user.email == "alejandro@example.com"
     shown = UserRead.model_validate(user, from_attributes=True).model_dump_json()
-    assert "password" not in shown and "$2b$" not in shown
+    # The one password field shown is the flag that a new password is due, never a value.
+    assert "$2b$" not in shown and "hash" not in shown
+    assert [key for key in json.loads(shown) if "password" in key] == ["password_change_required"]
     assert "password" not in UserRead.model_fields
 
     account = Mt5Account.from_document(

@@ -126,8 +126,11 @@ async def test_cli_dedupe_and_rollback(db: AsyncDatabase[dict[str, Any]], settin
     assert ops.main(["--rollback", run["run_id"], "--json"], settings=settings) == 0
     assert json.loads(capsys.readouterr().out)["restored"] == 2
     assert await db["investments"].count_documents({}) == 7
-    actions = {a["action"] async for a in db["audit_log"].find({})}
-    assert actions == {"data_script.dedupe", "data_script.dedupe_rollback"}
+    actions = [a["action"] async for a in db["audit_log"].find({}, sort=[("at", 1), ("_id", 1)])]
+    # Each quarantined investment's removal and return is recorded under its own id.
+    assert sorted(actions) == sorted(["investment.quarantine"] * 2 + ["data_script.dedupe"]
+                                     + ["investment.restore"] * 2
+                                     + ["data_script.dedupe_rollback"])
 
     assert ops.main(["--rollback", "missing-run"], settings=settings) == 2
     assert "no quarantined documents" in capsys.readouterr().err

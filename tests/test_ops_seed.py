@@ -33,14 +33,22 @@ async def test_demo_is_connected_and_verify_finds_nothing(
         db: AsyncDatabase[dict[str, Any]], settings: Settings) -> None:
     report = await ops.seed(db, settings, state="demo", seed_number=7)
 
-    assert report.counts == {"users": 6, "investments": 4, "mt5_accounts": 4,
+    assert report.counts == {"users": 6, "investments": 8, "mt5_accounts": 6,
                              "crm_prospects": 3}
-    assert report.mt5_logins == [80000001, 80000002, 80000003, 80000004]
+    assert report.mt5_logins == list(range(80000001, 80000007))
     failed = [(r.name, r.sample_ids) for r in await verify(db) if not r.ok]
     assert failed == []
     admin = await db["users"].find_one({"email": "admin@fidus.example"})
     assert admin is not None and await verify_password(ops.DEMO_PASSWORD, admin["password_hash"])
-    assert await db["audit_log"].count_documents({"action": "investment.create"}) == 4
+    assert await db["audit_log"].count_documents({"action": "investment.create"}) == 8
+    # The whole lifecycle: every state, and paid and due items.
+    states = set(await db["investments"].distinct("status"))
+    assert {"pending", "incubating", "closed", "cancelled"} <= states
+    assert states & {"active", "matured"}
+    assert set(await db["schedule_items"].distinct("status")) >= {"paid", "due", "scheduled",
+                                                                    "cancelled"}
+    assert await db["ledger_entries"].count_documents({"kind": "reversal"}) == 1
+    assert await db["ledger_entries"].count_documents({"kind": "principal_returned"}) == 1
     accounts = [a async for a in db["mt5_accounts"].find({})]
     assert all(a["investment_id"] is not None for a in accounts)
 
@@ -106,6 +114,12 @@ async def test_reset_backs_up_what_it_deletes_and_keeps_the_audit_log(
     (reset_record,) = [a for a in audit_after if a["action"] == "data_script.seed_reset"]
     assert reset_record["after"]["backup"] == str(report.backup_path)
     assert reset_record["after"]["deleted"]["users"] == users_before
+    # Each removed audited document's removal is on record, so its older records stay
+    # explained and `make verify` finds nothing.
+    deletes = [a for a in audit_after if a["action"] == "user.delete"]
+    assert len(deletes) == users_before and {a["request_id"] for a in deletes} == {
+        reset_record["request_id"]}
+    assert [r.name for r in await verify(db) if not r.ok] == []
 
 
 async def test_reset_refuses_users_outside_the_seed_domain_unless_told(
@@ -139,7 +153,8 @@ async def test_dry_run_reports_and_writes_nothing(
                             backup_directory=tmp_path)
 
     assert report.dry_run and report.backup_path is None
-    assert report.deleted == {"users": 4, "investments": 2, "crm_prospects": 1}
+    assert report.deleted == {"users": 4, "investments": 2, "crm_prospects": 1,
+                              "schedule_items": 26, "ledger_entries": 2}
     assert report.would_create == {"users": 9, "investments": 6, "mt5_accounts": 3,
                                    "crm_prospects": 4}
     sent = set(command_recorder.names())
@@ -149,5 +164,5 @@ async def test_dry_run_reports_and_writes_nothing(
     assert ops.main(["--state", "demo", "--reset", "--dry-run", "--json"],
                     settings=settings) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["dry_run"] is True and out["would_create"]["mt5_accounts"] == 4
+    assert out["dry_run"] is True and out["would_create"]["mt5_accounts"] == 6
     assert out["would_delete"]["users"] == 4 and await _people(db) == before

@@ -16,6 +16,7 @@ from backend.db.connection import CODEC_OPTIONS
 from backend.db.schema_registry import get_schema
 from backend.ops import validate as ops
 from backend.ops.backup import verify_file
+from backend.repositories.base import PENDING_BATCH
 from backend.settings import Settings
 from tests import ops_factories as f
 from tests.support import CommandRecorder
@@ -152,8 +153,14 @@ async def test_writes_are_batched(db: AsyncDatabase[dict[str, Any]], tmp_path: P
     report = await ops.fix_legacy_users(db, batch_size=BATCH, backup_directory=tmp_path)
     assert report.fixed == N
     batches = math.ceil(N / BATCH)
-    assert command_recorder.count("update") == batches
-    assert command_recorder.writes() <= batches + 1  # + the run's audit record
+    # Each fixed user's `user.import` record rides in its update; the relay then copies them
+    # into audit_log a hundred documents at a time (one insert, one update each).
+    relays = math.ceil(N / PENDING_BATCH)
+    assert command_recorder.count("update") == batches + relays
+    assert command_recorder.writes() <= batches + 2 * relays + 1  # + the run's audit record
+    imports = await db["audit_log"].count_documents({"action": "user.import"})
+    assert imports == N
+    assert await db["users"].count_documents({"_outbox.0": {"$exists": True}}) == 0
 
 
 async def test_dry_run_changes_nothing(db: AsyncDatabase[dict[str, Any]], tmp_path: Path) -> None:
@@ -228,7 +235,8 @@ async def test_fix_pages_over_ids_of_every_type(db: AsyncDatabase[dict[str, Any]
     assert sorted(str(r.doc_id) for r in report.refused) == ["7", "legacy-a", "legacy-b"]
     left = [d["_id"] async for d in db["users"].find({"type": {"$exists": True}})]
     assert sorted(map(str, left)) == ["7", "legacy-a", "legacy-b"]
-    assert command_recorder.count("update") == 2  # the pages holding ObjectIds, one write each
+    # The pages holding ObjectIds, one write each, and one relay of their import records.
+    assert command_recorder.count("update") == 2 + 1
     ranges = [flt for flt in finds if isinstance(flt, dict) and isinstance(flt.get("_id"), dict)
               and {"$gt", "$gte", "$lt", "$lte"} & set(flt["_id"])]
     assert ranges == []

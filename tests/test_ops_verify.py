@@ -46,29 +46,40 @@ async def test_broken_references_are_found_with_sample_ids(
     assert results["investments.created_by -> users"].ok
 
 
-async def test_money_within_tolerance_passes_and_beyond_fails(
+async def test_money_within_the_unit_rounding_passes_and_beyond_fails(
         db: AsyncDatabase[dict[str, Any]]) -> None:
     client, admin = f.user(1), f.user(0, user_type="admin")
     await db["users"].insert_many([client, admin])
     accounts = []
-    for n, (value, equity) in enumerate([("100000.00", "100050.00"),   # 0.05 %: within
-                                         ("100000.00", "100500.00"),   # 0.5 %: beyond
-                                         ("5.00", "5.01"),             # one cent: within
-                                         ("5.00", None)], start=1):    # never synced
+    # (value, awaiting its deposit) of each investment on the account, and the account's equity.
+    for n, (held, equity) in enumerate([
+            ([("100000.00", False)], "100000.00"),                   # exact
+            ([("100000.00", False)], "100000.02"),                   # 2 cents off, 1 holder
+            ([("5.00", False)], "5.01"),                             # half a cent, up: within
+            ([("5.00", False)], None),                               # never synced
+            ([("80000.00", False), ("20000.00", True)], "80000.00"),  # the top-up awaits
+            ([("20000.00", True)], "0.00"),                          # nobody holds units yet
+            ([("60000.00", False), ("40000.01", False)], "100000.00"),  # 1 cent, 2 holders
+            ], start=1):
         account_id = ObjectId()
-        inv = f.investment(client["_id"], admin["_id"], n=n, current_value=Decimal128(value),
-                           mt5_account_id=account_id)
-        await db["investments"].insert_one(inv)
+        ids = []
+        for k, (value, awaiting) in enumerate(held):
+            inv = f.investment(client["_id"], admin["_id"], n=10 * n + k,
+                               current_value=Decimal128(value), mt5_account_id=account_id,
+                               units=Decimal128("0" if awaiting else value),
+                               awaiting_deposit=awaiting)
+            await db["investments"].insert_one(inv)
+            ids.append(inv["_id"])
         accounts.append({"_id": account_id, "client_id": client["_id"], "fund_code": "CORE",
-                         "investment_id": inv["_id"], "mt5_login": 80000000 + n,
+                         "investment_id": ids[0], "mt5_login": 80000000 + n,
                          "server": "S", "is_active": True, "currency": "USD",
                          "equity": Decimal128(equity) if equity else None})
     await db["mt5_accounts"].insert_many(accounts)
 
     money = _by_name(await ops.verify(db))["investment current_value vs MT5 equity"]
-    assert (money.checked, money.failed) == (3, 1)
+    assert (money.checked, money.failed) == (5, 1)
     assert money.sample_ids == [str(accounts[1]["_id"])]
-    assert "1 not yet synced" in money.note
+    assert "1 not yet synced, 1 with no units held yet" in money.note
 
 
 async def test_cli_after_seed_is_clean_then_reports_a_duplicate(

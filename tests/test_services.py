@@ -6,12 +6,12 @@ import pytest
 from bson import Decimal128
 
 from backend.errors import (
-    AccountLocked,
     AuthenticationFailed,
     DatabaseUnavailable,
     DuplicateEntity,
     FundMinimumNotMet,
     InvalidData,
+    SignInRefused,
     TransitionNotAllowed,
     VersionConflict,
 )
@@ -68,14 +68,18 @@ async def test_lockout_after_five_failures_and_unlock_after_window(
     services: Services, clock: Clock
 ) -> None:
     user = await make_user(services)
-    for _ in range(5):
-        with pytest.raises(AuthenticationFailed) as caught:
+    for attempt in range(5):
+        with pytest.raises(SignInRefused) as caught:
             await services.auth.login(user.username, "wrong-password")
-        assert not isinstance(caught.value, AccountLocked)
-    with pytest.raises(AccountLocked):
+        assert caught.value.code == "INVALID_CREDENTIALS"
+        assert caught.value.locked is (attempt == 4)
+    # Locked: even the right password is refused, with the very same answer.
+    with pytest.raises(SignInRefused) as locked:
         await services.auth.login(user.username, PASSWORD)
+    assert (locked.value.code, locked.value.message, locked.value.locked) == (
+        "INVALID_CREDENTIALS", "the login or password is wrong", True)
     clock.now += timedelta(minutes=14, seconds=59)
-    with pytest.raises(AccountLocked):
+    with pytest.raises(SignInRefused):
         await services.auth.login(user.username, PASSWORD)
     clock.now += timedelta(seconds=2)
     pair = await services.auth.login(user.username, PASSWORD)
@@ -349,8 +353,10 @@ async def test_prospect_pipeline_moves_and_converts_once(services: Services) -> 
     for stage in (ProspectStage.CONTACTED, ProspectStage.QUALIFIED, ProspectStage.PROPOSAL,
                   ProspectStage.NEGOTIATION, ProspectStage.WON):
         prospect = await services.crm.move(prospect.id, stage, actor=ADMIN)  # type: ignore[arg-type]
-    converted, client = await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
-    assert converted.converted_client_id == client.id
+    conversion = await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
+    converted, client = conversion.prospect, conversion.client
+    assert conversion.created and converted.converted_client_id == client.id
+    assert client.source_prospect_id == prospect.id
     with pytest.raises(Conflict) as again:
         await services.crm.convert(prospect.id, user_create(), actor=ADMIN)  # type: ignore[arg-type]
     assert again.value.code == "ALREADY_CONVERTED"
@@ -399,26 +405,28 @@ async def test_an_admin_cannot_deactivate_or_demote_themselves(services: Service
 async def test_parallel_guesses_cannot_outrun_the_lockout(services: Services) -> None:
     user = await make_user(services)
     calls: list[int] = []
-    import backend.repositories.users as users_module
+    import backend.services.sign_in_guard as guard_module
 
-    real_verify = users_module.verify_password
+    real_verify = guard_module.verify_password
+    dummy: list[int] = []
 
     async def counting(password: str, password_hash: str) -> bool:
-        calls.append(1)
+        (calls if password_hash == user.password_hash else dummy).append(1)
         return await real_verify(password, password_hash)
 
-    users_module.verify_password = counting  # type: ignore[assignment]
+    guard_module.verify_password = counting  # type: ignore[assignment]
     try:
         results = await asyncio.gather(
             *(services.auth.login(user.email, f"wrong-password-{i}") for i in range(30)),
             return_exceptions=True)
     finally:
-        users_module.verify_password = real_verify  # type: ignore[assignment]
-    codes = sorted({getattr(r, "code", "?") for r in results})
-    assert codes == ["ACCOUNT_LOCKED", "INVALID_CREDENTIALS"]
-    assert sum(1 for r in results if getattr(r, "code", "") == "INVALID_CREDENTIALS") == 5
+        guard_module.verify_password = real_verify  # type: ignore[assignment]
+    assert {getattr(r, "code", "?") for r in results} == {"INVALID_CREDENTIALS"}
+    assert sum(1 for r in results if not getattr(r, "locked", True)) == 4
     assert len(calls) == 5, "only five passwords may be checked"
-    with pytest.raises(AccountLocked):
+    # Every refusal cost one bcrypt check: the locked ones against the dummy hash.
+    assert len(dummy) == 25
+    with pytest.raises(SignInRefused):
         await services.auth.login(user.email, PASSWORD)
 
 

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bson import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
+from backend.funds import CENT
+from backend.models.investments import InvestmentRead
 from backend.models.mt5_accounts import Mt5Account
 from backend.ops.verify import check_money
 from backend.repositories.base import utcnow
 from backend.services import Services
 from backend.settings import Settings
 from backend.sync.health import stale_accounts_check
-from backend.sync.job import AccountStatus, SnapshotSuperseded, SyncJob, split_by_principal
+from backend.sync.job import AccountStatus, SnapshotSuperseded, SyncJob
 from backend.sync.lease import Leases, account_lease_name
 from mt5_bridge_service import SimulatedTerminal, simulated
+from mt5_bridge_service import constants as mt5
 from tests.factories import ADMIN, investment_create, mt5_create
 from tests.support import CommandRecorder, InspectableServices
 from tests.sync_factories import (
@@ -43,8 +48,12 @@ def services(synced_db: Db, settings: Settings) -> Services:
 
 
 @pytest.fixture
-def sim() -> SimulatedTerminal:
-    return simulator()
+def sim(tmp_path: Path) -> SimulatedTerminal:
+    # LOGIN_A's deposit is the 10,000 its investment records, so that investment holds every
+    # unit of the account and is worth its equity.
+    deposits = tmp_path / "deposits.json"
+    deposits.write_text(json.dumps({str(LOGIN_A): "10000.00"}), encoding="utf-8")
+    return simulator(deposits_file=deposits)
 
 
 async def run_pass(db: Db, settings: Settings, transport: Any, **options: Any) -> Any:
@@ -70,8 +79,12 @@ async def written_for(db: Db, account: Mt5Account) -> tuple[int, int]:
 
 
 async def test_full_sync_stores_what_the_terminal_holds_and_a_second_pass_adds_nothing(
-    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal
+    synced_db: Db, settings: Settings, services: Services, tmp_path: Path
 ) -> None:
+    # The investment's deposit is the account's deposit: it holds every unit of the account.
+    deposits = tmp_path / "deposits.json"
+    deposits.write_text(json.dumps({str(LOGIN_A): "25000.00"}), encoding="utf-8")
+    sim = simulator(deposits_file=deposits)
     client = await approved_client(services)
     invested = await invested_mapping(services, client, LOGIN_A, Decimal("25000.00"))
     plain = await mapping(services, await approved_client(services), LOGIN_B)
@@ -100,6 +113,7 @@ async def test_full_sync_stores_what_the_terminal_holds_and_a_second_pass_adds_n
     investment = await services.investments.get(invested.investment_id)  # type: ignore[arg-type]
     assert investment.current_value == max(equity, Decimal(0))
     assert investment.gain_amount == equity - Decimal("25000.00")
+    assert investment.units == Decimal("25000.00000000") and not investment.awaiting_deposit
     assert report.new_deals == sum(len(sim.raw_deals(a.mt5_login)) for a in (invested, plain))
 
     before = {a.account_id: await written_for(synced_db, a) for a in (invested, plain)}
@@ -127,8 +141,9 @@ async def test_round_trips_per_account_do_not_depend_on_the_number_of_deals(
             assert outcome.status is AccountStatus.OK, outcome.error
             counts.append(command_recorder.count())
             deals.append(outcome.new_deals)
-        # Each investment the account carries costs one update more.
-        assert counts[1] == counts[2] and counts[0] == counts[1] + 1
+        # An account carrying an investment costs the valuation's three reads more (deposit
+        # deals, equity history, ledger) and one update per investment.
+        assert counts[1] == counts[2] and counts[0] == counts[1] + 3 + 1
         assert len(set(deals)) == 3, deals
         assert counts[1] <= 8, command_recorder.names()
 
@@ -140,48 +155,87 @@ async def test_round_trips_per_account_do_not_depend_on_the_number_of_deals(
     assert command_recorder.count() == 1 + sum(counts) - len(accounts)
 
 
-async def test_a_top_up_shares_the_equity_with_the_first_investment_by_principal(
-    synced_db: Db, settings: Settings, services: Services, sim: SimulatedTerminal,
-    command_recorder: CommandRecorder,
+class DatedBridge:
+    """The bridge as seen at a chosen moment: the sync takes its snapshot as of that moment, so
+    a test can lay a sync on each of several days (the bridge itself stamps the real time)."""
+
+    def __init__(self, client: Any, as_of: datetime) -> None:
+        self.client = client
+        self.as_of = as_of
+
+    async def account(self, login: int) -> Any:
+        info = await self.client.account(login)
+        return info.model_copy(update={"as_of": self.as_of})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+async def sync_as_of(db: Db, settings: Settings, sim: SimulatedTerminal, account: Mt5Account,
+                     moment: datetime) -> None:
+    async with bridge_client(bridge_transport(sim)) as client:
+        # The leases keep the real time: their expiry is the database's business.
+        job = SyncJob(db, settings, DatedBridge(client, moment),  # type: ignore[arg-type]
+                      clock=lambda: moment, leases=Leases(db))
+        outcome = await job.sync_account(account)
+    assert outcome.status is AccountStatus.OK, outcome.error
+
+
+def with_equity(sim: SimulatedTerminal, login: int, equity: Decimal, *, on: datetime) -> None:
+    """Close a trade whose profit brings the simulated account's equity to `equity`."""
+    sim.raw_deals(login)  # the account's history is drawn on first use
+    now = Decimal(repr(sim._account_info(sim._accounts[login]).equity)).quantize(CENT)
+    sim.add_deal(login, profit=str(equity - now), type=mt5.DEAL_TYPE_SELL,
+                 entry=mt5.DEAL_ENTRY_OUT, symbol="EURUSD", volume="1", price="1.1",
+                 comment="", time=on)
+
+
+@pytest.mark.parametrize("deposit_in_the_account", [True, False])
+async def test_a_top_up_leaves_the_first_investments_gain_where_it_was(
+    synced_db: Db, settings: Settings, services: Services, tmp_path: Path,
+    deposit_in_the_account: bool,
 ) -> None:
+    # client1: 80,000 at +1.79 % (81,430.89) at the sync of March 14th; a 20,000 top-up is
+    # recorded for March 17th, with its deposit in MT5 by the next sync or not yet.
+    deposits = tmp_path / "deposits.json"
+    deposits.write_text(json.dumps({str(LOGIN_A): "80000.00"}), encoding="utf-8")
+    sim = simulator(deposits_file=deposits)
     client = await approved_client(services)
-    account = await invested_mapping(services, client, LOGIN_A, Decimal("20000.00"))
+    account = await invested_mapping(services, client, LOGIN_A, Decimal("80000.00"),
+                                     deposit_date=date(2025, 1, 30))
+    with_equity(sim, LOGIN_A, Decimal("81430.89"), on=datetime(2025, 3, 10, tzinfo=UTC))
+    await sync_as_of(synced_db, settings, sim, account, datetime(2025, 3, 14, 12, tzinfo=UTC))
+    first = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
+    assert (first.current_value, first.gain_amount, first.return_pct) == (
+        Decimal("81430.89"), Decimal("1430.89"), Decimal("1.79"))
+
     top_up = (await services.investments.create(
-        investment_create(client, principal_amount=Decimal("10000.00")), actor=ADMIN)).investment
+        investment_create(client, principal_amount=Decimal("20000.00"),
+                          deposit_date=date(2025, 3, 17)), actor=ADMIN)).investment
     assert top_up.mt5_account_id == account.id and top_up.id != account.investment_id
-    plain = await mapping(services, client, LOGIN_B, fund_code="BALANCE")
-    async with bridge_client(bridge_transport(sim)) as bridge:
-        job = SyncJob(synced_db, settings, bridge)
-        command_recorder.reset()
-        assert (await job.sync_account(plain)).status is AccountStatus.OK
-        plain_count = command_recorder.count()
-        command_recorder.reset()
-        assert (await job.sync_account(account)).status is AccountStatus.OK
-        assert command_recorder.count() == plain_count + 2, "one update per investment"
+    if deposit_in_the_account:
+        sim.add_deal(LOGIN_A, profit="20000.00", time=datetime(2025, 3, 17, 9, tzinfo=UTC))
+    await sync_as_of(synced_db, settings, sim, account, datetime(2025, 3, 17, 12, tzinfo=UTC))
 
     equity = money((await raw_account(synced_db, account))["equity"])
     first = await services.investments.get(account.investment_id)  # type: ignore[arg-type]
     second = await services.investments.get(top_up.id)  # type: ignore[arg-type]
-    assert first.current_value + second.current_value == equity
-    assert abs(first.current_value - 2 * second.current_value) <= Decimal("0.02")
-    assert first.return_pct == second.return_pct
+    assert (first.current_value, first.gain_amount) == (Decimal("81430.89"), Decimal("1430.89"))
+    assert (second.current_value, second.gain_amount) == (Decimal("20000.00"), Decimal("0.00"))
+    assert first.units == Decimal("80000.00000000") and first.awaiting_deposit is False
+    read = InvestmentRead.model_validate(second).model_dump(mode="json")
+    if deposit_in_the_account:
+        assert equity == Decimal("101430.89")
+        # Bought at the close of the 14th: 20,000 / (81,430.89 / 80,000) units.
+        assert second.units == Decimal("19648.56334002")
+        assert read["awaiting_deposit"] is False
+    else:
+        assert equity == Decimal("81430.89")
+        assert second.units == 0
+        assert read["awaiting_deposit"] is True
     assert first.performance_updated_at == second.performance_updated_at is not None
     money_check = await check_money(synced_db)
     assert money_check.ok and money_check.checked == 1, money_check
-
-
-@pytest.mark.parametrize(("equity", "principals", "expected"), [
-    ("100.00", ["1.00", "1.00", "1.00"], ["33.34", "33.33", "33.33"]),
-    ("100.01", ["2.00", "1.00"], ["66.67", "33.34"]),
-    ("0.01", ["1.00", "1.00"], ["0.01", "0.00"]),
-    ("-10.00", ["1.00", "2.00"], ["-3.33", "-6.67"]),
-    ("30001.235", ["20000.00", "10000.00"], ["20000.83", "10000.41"]),
-])
-def test_the_equity_split_is_exact_to_the_cent(equity: str, principals: list[str],
-                                                expected: list[str]) -> None:
-    parts = split_by_principal(Decimal(equity), [Decimal(p) for p in principals])
-    assert parts == [Decimal(e) for e in expected]
-    assert sum(parts) == Decimal(equity).quantize(Decimal("0.01"))
 
 
 async def test_a_crossed_terminal_is_refused_logged_and_nothing_written_for_it(

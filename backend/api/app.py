@@ -1,22 +1,32 @@
-"""The application factory. The database is opened in the lifespan and closed after it."""
+"""The application factory. The database is opened in the lifespan and closed after it; in
+between, the audit relay's timer runs as a background task of the process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from backend.api.deps import services_for
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.metrics import install_metrics
+from backend.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from backend.api.routes import API_PREFIX, ROUTERS
+from backend.api.schemas import document_body_answers
 from backend.db.connection import ConnectionManager
-from backend.log import configure_logging, request_id_var
+from backend.log import configure_logging
+from backend.services.audit import relay_forever
 from backend.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -46,7 +56,8 @@ def create_app(
         try:
             for step in steps:
                 await step(app, manager)
-            yield {}
+            async with _audit_relay(app, settings):
+                yield {}
         finally:
             await manager.close()
 
@@ -60,23 +71,24 @@ def create_app(
     )
     install_docs(app)
     app.state.settings = settings
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_body_answers(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     install_metrics(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid[:64])
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid[:64]
-        return response
+    # The last added runs first: every response (the early 413 included) gets the headers and
+    # the request id, and a refused body never reaches a route.
+    app.add_middleware(BodyLimitMiddleware, json_max_bytes=settings.request_max_bytes,
+                       upload_max_bytes=settings.document_max_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> dict[str, str]:
@@ -85,7 +97,7 @@ def create_app(
     @app.get(
         "/health",
         tags=["health"],
-        summary="Database and sync health",
+        summary="Database, sync and backup health",
         responses={503: {"description": "The database is unreachable"}},
     )
     async def health(request: Request) -> JSONResponse:
@@ -97,8 +109,31 @@ def create_app(
     return app
 
 
+@contextlib.asynccontextmanager
+async def _audit_relay(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Copy audit records left in outboxes (their fast path failed) while the app serves.
+
+    Stopping cancels a pass midway, which is safe: a record copied but not yet cleared is found
+    already copied by the next pass, here or in another process.
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        relay_forever(services_for(app).audit,
+                      interval_seconds=settings.audit_relay_interval_seconds, stop=stop),
+        name="fidus-audit-relay")
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def default_startup_steps() -> list[StartupStep]:
-    from backend.api.startup import bootstrap_admin, demo_seed, sync_indexes
+    from backend.api.startup import bootstrap_admin, demo_seed, funds_health, sync_indexes
+    from backend.ops.backup_health import backup_health_startup_step
     from backend.sync.health import sync_health_startup_step
 
-    return [sync_indexes, demo_seed, bootstrap_admin, sync_health_startup_step]
+    return [sync_indexes, demo_seed, bootstrap_admin, sync_health_startup_step,
+            backup_health_startup_step, funds_health]

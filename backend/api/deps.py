@@ -1,7 +1,7 @@
 """Dependencies of the routes, as `Annotated` aliases so a route reads like a plain signature.
 
-`ServicesDep` is the app's one `Services` (so the per-IP sign-in throttle is shared by every
-request); its clock is `app.state.clock`, which tests replace to move time without sleeping.
+`ServicesDep` is the app's one `Services`, built once over the lifespan's database; its clock is
+`app.state.clock`, which tests replace to move time without sleeping.
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.errors import AuthenticationFailed, PermissionDenied
+from backend.models._common import IdempotencyKey, NotNull
 from backend.models.sessions import Session
 from backend.models.users import User, UserType
 from backend.repositories.base import MAX_PAGE_SIZE, utcnow
+from backend.security.addresses import client_address, trusted_networks
 from backend.services import Actor, Services
 from backend.services.google import GoogleSignIn
 
@@ -62,6 +64,17 @@ ObjectIdQuery = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]
 #: An optional filter by fund code.
 FundCodeQuery = Annotated[str | None, Query(pattern=FUND_CODE_PATTERN)]
 
+#: The `Idempotency-Key` header of a creating route: a retry under the same key (after a 503,
+#: say, whose write may have happened) answers the first result instead of creating twice.
+IdempotencyKeyHeader = Annotated[
+    IdempotencyKey | NotNull,
+    Header(alias="Idempotency-Key",
+           description="a key of the caller's choosing (8-128 of A-Z a-z 0-9 . _ : -); a retry "
+                       "with the same key answers the first result (200) instead of creating "
+                       "twice; the same key with a different request is refused (409 "
+                       "IDEMPOTENCY_KEY_REUSED)"),
+]
+
 ServicesDep = Annotated[Services, Depends(_services)]
 GoogleDep = Annotated[GoogleSignIn, Depends(_google)]
 
@@ -102,6 +115,10 @@ def _require(*roles: UserType) -> Any:
     allowed = frozenset(roles)
 
     async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.user.password_change_required:
+            raise PermissionDenied(
+                "an admin reset this password: set a new one at POST /api/v1/auth/password",
+                code="PASSWORD_CHANGE_REQUIRED")
         if principal.user.user_type not in allowed:
             raise PermissionDenied(
                 "this route needs the role " + " or ".join(sorted(r.value for r in allowed)),
@@ -136,5 +153,8 @@ PageDep = Annotated[Pagination, Depends(_pagination)]
 
 
 def client_ip(request: Request) -> str | None:
-    # Behind a proxy, uvicorn's --proxy-headers puts the real client here.
-    return request.client.host if request.client else None
+    """The client's address: the peer's, or from X-Forwarded-For when the peer is a proxy
+    named in FORWARDED_ALLOW_IPS (uvicorn's own proxy-header handling is off)."""
+    proxies = trusted_networks(request.app.state.settings.forwarded_allow_ips)
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"), proxies)

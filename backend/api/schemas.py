@@ -4,6 +4,7 @@ statistics. Collection shapes live in `backend.models`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
@@ -31,15 +32,14 @@ class ErrorEnvelope(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "The request cannot be read",
+    400: "The request body cannot be read (malformed JSON or multipart)",
     401: "Not signed in, or the session has ended or expired",
     403: "Signed in without the role this route needs",
     404: "No such resource (or not yours to see)",
     409: "A duplicate, or someone else changed the record first",
-    413: "The upload is too large",
+    413: "The request body or the upload is too large",
     415: "The upload's type is not accepted",
     422: "The request breaks a validation or business rule",
-    423: "The account is locked after too many failed sign-ins",
     429: "Too many attempts; see Retry-After",
     502: "An upstream service failed",
     503: "The database is unavailable; see Retry-After",
@@ -62,6 +62,21 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             entry["headers"] = _RETRY_AFTER
         responses[status] = entry
     return responses
+
+
+def document_body_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """Add to every operation that takes a body the answers any body can get, whatever the
+    route: 400 (unreadable), 413 (over the request-body limit) and 422 (invalid)."""
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in (400, 413, 422):
+                responses.setdefault(str(status), {"description": _ERROR_DESCRIPTIONS[status],
+                                                   "content": envelope})
+    return document
 
 
 #: What every authenticated route can answer, besides its own refusals.
@@ -100,7 +115,9 @@ class LoginRequest(BaseModel):
                                          "password": "correct-horse-battery"}]},
     )
 
-    login: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True)
+    # At least one character that is not white space: the login is stripped before it is used.
+    login: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True,
+                                            pattern=r"\S")
                      ] = Field(description="e-mail address or username")
     password: Annotated[SecretStr, Field(min_length=1, max_length=128)]
 
@@ -175,6 +192,17 @@ class FundRead(BaseModel):
     name: str = Field(examples=["Fidus Core Fund"])
     minimum: Money
     currency: str = Field(examples=["USD"])
+    kind: str = Field(examples=["fixed_interest"],
+                      description="fixed_interest or performance_share")
+    monthly_rate_percent: Money | None = Field(default=None, examples=["1.5"])
+    performance_share_percent: Money | None = Field(
+        default=None, description="the client's share of the gain above the high-water mark")
+    payout_period_months: int = Field(examples=[1])
+    incubation_months: int = Field(examples=[2])
+    commitment_months: int = Field(examples=[12])
+    invitation_only: bool
+    terms_version: int = Field(examples=[1])
+    effective_date: date = Field(description="the terms are in force from this day")
 
 
 class InvestmentListItem(InvestmentRead):

@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 async def sync_indexes(app: FastAPI, manager: ConnectionManager) -> None:
-    """Development and tests only: production's indexes are created by `make indexes`, a
-    reviewed step, never as a side effect of starting a server."""
-    if app.state.settings.fidus_env is Environment.PRODUCTION:
+    """Development and tests only: production's (and staging's) indexes are created by
+    `make indexes`, a reviewed step, never as a side effect of starting a server."""
+    if app.state.settings.is_production:
         return
     report = await index_sync.sync(manager.database)
     for error in report.errors:
@@ -86,3 +86,11 @@ async def demo_seed(app: FastAPI, manager: ConnectionManager) -> None:
     logger.warning("seeded the demo data set into the empty development database")
     for email, password, role in report.logins:
         logger.warning("demo login: %s / %s (%s)", email, password, role)
+
+
+async def funds_health(app: FastAPI, manager: ConnectionManager) -> None:
+    """`/health` turns degraded while a payout is overdue or a fund's MT5 equity covers less
+    than its obligations (`backend.services.fund_overview`)."""
+    from backend.services.fund_overview import funds_health_check
+
+    manager.degraded_checks.append(funds_health_check(manager.settings))

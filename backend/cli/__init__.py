@@ -33,6 +33,7 @@ PROG = "fidus"
 
 DATABASE = "Database"
 MT5 = "MT5"
+MONEY = "Money"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +63,21 @@ COMMANDS: tuple[Command, ...] = (
             "Back up collections to one gzip file with counts and checksums."),
     Command("restore", "backend.ops.backup:restore_main",
             "Restore a backup file after checking its manifest."),
+    Command("restore-drill", "backend.ops.restore_drill:main",
+            "Restore the newest backup into a scratch database, compare, verify, drop it."),
     Command("sync", "backend.sync.cli:main",
             "One MT5 sync pass over every active account mapping.", panel=MT5),
     Command("worker", "backend.sync.cli:main",
-            "The MT5 sync scheduler: a pass every SYNC_INTERVAL_SECONDS until stopped.",
+            "The worker: MT5 sync every SYNC_INTERVAL_SECONDS, scheduled backups and drills.",
             panel=MT5, leading_args=("--loop",)),
     Command("reconcile", "backend.sync.reconcile_cli:main",
             "MT5 deposits and withdrawals against recorded investments.", panel=MT5),
+    Command("lifecycle", "backend.ops.lifecycle:main",
+            "Apply the contract lifecycle transitions due today (the worker runs it daily).",
+            panel=MONEY),
+    Command("statements", "backend.ops.statements:main",
+            "Every client's statement (PDF and JSON) for a period: --period 2026-10.",
+            panel=MONEY),
 )
 
 EPILOG = ("Exit codes: 0 clean, 1 findings left, 2 error. "
@@ -76,7 +85,8 @@ EPILOG = ("Exit codes: 0 clean, 1 findings left, 2 error. "
 
 app = typer.Typer(
     name=PROG,
-    help="Fidus operator commands: database upkeep, integrity checks and the MT5 sync.",
+    help="Fidus operator commands: database upkeep, integrity checks, the MT5 sync and the "
+         "money engine's passes.",
     epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
@@ -98,7 +108,8 @@ def _root(
     show_version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """Fidus operator commands: database upkeep, integrity checks and the MT5 sync."""
+    """Fidus operator commands: database upkeep, integrity checks, the MT5 sync and the money
+    engine's passes."""
 
 
 def _load(target: str) -> Callable[..., int]:

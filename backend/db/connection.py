@@ -16,12 +16,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
+    ConfigurationError,
     ConnectionFailure,
     NetworkTimeout,
     PyMongoError,
@@ -39,7 +41,7 @@ from tenacity import (
 from backend.db.embedded import EmbeddedMongoServer
 from backend.db.monitoring import DriverMonitor
 from backend.errors import DatabaseUnavailable
-from backend.settings import Environment, Settings, uri_tls_problems
+from backend.settings import Environment, Settings, SettingsProblem, uri_tls_problems
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +53,19 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
 )
 
+#: The root of every driver error: the API answers one that escaped the repositories' mapping
+#: with 503 (`backend/api/errors.py`) without importing the driver itself.
+DriverError = PyMongoError
+
 CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 #: A check that returns the reasons (possibly none) the system is degraded.
 DegradedCheck = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[list[str]]]
+#: A section of the report (e.g. "backups": the last good backup and drill) and the reasons,
+#: possibly none, it makes the system degraded.
+HealthSection = Callable[[AsyncDatabase[dict[str, Any]]],
+                         Awaitable[tuple[dict[str, Any], list[str]]]]
 
 SLOW_PING_MS = 1000.0
 
@@ -79,12 +89,16 @@ class HealthReport:
     last_error: str | None = None
     reasons: list[str] = field(default_factory=list)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Named sections from `ConnectionManager.health_sections`, shown as top-level keys.
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("last_error_at", "checked_at"):
             if data[key] is not None:
                 data[key] = data[key].isoformat()
+        sections = data.pop("sections")
+        data.update({name: value for name, value in sections.items() if name not in data})
         return data
 
 
@@ -114,6 +128,7 @@ class ConnectionManager:
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self.monitor = DriverMonitor(settings.mongodb_max_pool_size)
         self.degraded_checks: list[DegradedCheck] = []
+        self.health_sections: dict[str, HealthSection] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -140,8 +155,8 @@ class ConnectionManager:
     def _resolve_uri(self) -> str:
         if self.settings.mongodb_uri is not None:
             return self.settings.mongodb_uri.get_secret_value()
-        if self.settings.fidus_env is Environment.PRODUCTION:
-            raise DatabaseUnavailable("MONGODB_URI is required in production")
+        if self.settings.is_production:
+            raise SettingsProblem("MONGODB_URI is required in production and staging")
         if self._embedded is None:
             persistent = self.settings.fidus_env is Environment.DEVELOPMENT
             self._embedded = EmbeddedMongoServer(
@@ -164,13 +179,20 @@ class ConnectionManager:
 
     def _build_client(self, uri: str) -> AsyncMongoClient[dict[str, Any]]:
         s = self.settings
-        production = s.fidus_env is Environment.PRODUCTION
-        problems = uri_tls_problems(uri, production=production)
+        problems = uri_tls_problems(uri, production=s.is_production)
         if problems:
-            raise DatabaseUnavailable("; ".join(problems))
+            raise SettingsProblem("; ".join(problems))
         options: dict[str, Any] = {}
         if uri.startswith("mongodb+srv://"):
             options["tls"] = True
+        try:
+            return self._client_for(uri, options)
+        except (ConfigurationError, ValueError, TypeError) as error:
+            raise SettingsProblem(f"MONGODB_URI cannot be used: {_without_password(error, uri)}"
+                                  ) from None
+
+    def _client_for(self, uri: str, options: dict[str, Any]) -> AsyncMongoClient[dict[str, Any]]:
+        s = self.settings
         return AsyncMongoClient(
             uri,
             appname=s.mongodb_app_name,
@@ -223,7 +245,8 @@ class ConnectionManager:
         except RetryError as exhausted:
             cause = exhausted.last_attempt.exception()
             await self.close()
-            self.monitor.record_error(str(cause))
+            self.monitor.record_error(
+                f"database unreachable ({error_class(cause) if cause else 'unknown'})")
             raise DatabaseUnavailable(
                 f"database unreachable after {attempts} attempts: {_first_line(cause)}",
                 details={"attempts": attempts},
@@ -272,12 +295,22 @@ class ConnectionManager:
             report.indexes = int(stats.get("indexes", 0))
             report.index_size_bytes = int(stats.get("indexSize", 0))
         except Exception as error:  # noqa: BLE001 - health must report, never raise
-            report.reasons.append(f"database statistics unavailable: {_first_line(error)}")
+            logger.warning("health: database statistics unavailable: %s", _first_line(error))
+            report.reasons.append(f"database statistics unavailable ({error_class(error)})")
         for check in self.degraded_checks:
             try:
                 report.reasons.extend(await check(db))
             except Exception as error:  # noqa: BLE001
-                report.reasons.append(f"health check failed: {_first_line(error)}")
+                logger.warning("health: check %s failed: %s",
+                               getattr(check, "__name__", "check"), _first_line(error))
+                report.reasons.append(f"health check failed ({error_class(error)})")
+        for name, section in self.health_sections.items():
+            try:
+                report.sections[name], reasons = await section(db)
+                report.reasons.extend(reasons)
+            except Exception as error:  # noqa: BLE001
+                logger.warning("health: section %s failed: %s", name, _first_line(error))
+                report.reasons.append(f"health check {name} failed ({error_class(error)})")
 
     async def health(self) -> HealthReport:
         """A snapshot of the database's health. Never raises: a failed ping is `unhealthy`."""
@@ -293,9 +326,12 @@ class ConnectionManager:
             await db.command("ping")
             report.ping_ms = round((time.perf_counter() - started) * 1000, 3)
         except Exception as error:  # noqa: BLE001 - health must report, never raise
+            # `/health` is public: the driver's text names hosts, ports and the topology, so
+            # it goes to the log and the report says only what kind of failure it was.
+            logger.warning("health: database ping failed: %s", _first_line(error))
             report.status = "unhealthy"
-            report.reasons.append(_first_line(error))
-            self.monitor.record_error(_first_line(error))
+            report.reasons.append(f"database unreachable ({error_class(error)})")
+            self.monitor.record_error(f"database unreachable ({error_class(error)})")
         else:
             await self._fill_figures(db, report)
             if report.ping_ms > SLOW_PING_MS:
@@ -313,6 +349,20 @@ class ConnectionManager:
             report.last_error_at = self.monitor.last_error.at
             report.last_error = self.monitor.last_error.message
         return report
+
+
+def _without_password(error: BaseException, uri: str) -> str:
+    """The driver's complaint about a URI, with the URI's password blanked if it is quoted."""
+    text = _first_line(error)
+    password = urlsplit(uri).password if "://" in uri else None
+    if password:
+        text = text.replace(password, "****").replace(unquote(password), "****")
+    return text
+
+
+def error_class(error: BaseException) -> str:
+    """What a caller may be told of a database failure: its class, never its text."""
+    return type(error).__name__
 
 
 def _first_line(error: BaseException | None) -> str:

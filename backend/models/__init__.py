@@ -7,6 +7,13 @@ from __future__ import annotations
 from backend.models._base import StoredDocument
 from backend.models.admin_google_sessions import AdminGoogleSession
 from backend.models.audit_log import ActorType, AuditRecord, AuditRecordRead
+from backend.models.backup_runs import (
+    BackupConsistency,
+    BackupOutcome,
+    BackupRun,
+    BackupRunKind,
+    BackupTrigger,
+)
 from backend.models.crm_prospects import (
     CrmProspect,
     ProspectCreate,
@@ -31,6 +38,7 @@ from backend.models.investments import (
     InvestmentStatus,
     InvestmentStatusUpdate,
 )
+from backend.models.ledger_entries import LedgerEntry
 from backend.models.locks import Lock
 from backend.models.migrations import MigrationRecord
 from backend.models.mt5_accounts import (
@@ -42,7 +50,9 @@ from backend.models.mt5_accounts import (
 )
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
+from backend.models.schedule_items import ScheduleItem
 from backend.models.sessions import Session
+from backend.models.throttles import ThrottleCounter
 from backend.models.users import (
     AmlDecision,
     AmlStatus,
@@ -74,6 +84,10 @@ STORED_MODELS: dict[str, type[StoredDocument]] = {
         MigrationRecord,
         Lock,
         QuarantinedDocument,
+        ScheduleItem,
+        LedgerEntry,
+        BackupRun,
+        ThrottleCounter,
     )
 }
 
@@ -85,6 +99,11 @@ __all__ = [
     "AmlStatus",
     "AuditRecord",
     "AuditRecordRead",
+    "BackupConsistency",
+    "BackupOutcome",
+    "BackupRun",
+    "BackupRunKind",
+    "BackupTrigger",
     "CrmProspect",
     "DealEntry",
     "DealType",
@@ -100,6 +119,7 @@ __all__ = [
     "KycDecision",
     "KycDocument",
     "KycStatus",
+    "LedgerEntry",
     "Lock",
     "MigrationRecord",
     "Mt5Account",
@@ -117,9 +137,11 @@ __all__ = [
     "ProspectUpdate",
     "QuarantineSource",
     "QuarantinedDocument",
+    "ScheduleItem",
     "Session",
     "StoredDocument",
     "SyncStatus",
+    "ThrottleCounter",
     "User",
     "UserCreate",
     "UserRead",

@@ -35,16 +35,20 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
     TypeAdapter,
     ValidationError,
+    WrapValidator,
 )
 from pydantic.fields import FieldInfo
 
 from backend.models._types import (
     PyObjectId,
+    _iso_timestamp,
+    _to_decimal_number,
     _to_money,
     _to_object_id,
     _to_utc,
@@ -103,7 +107,13 @@ Convert = Callable[[Any], Any]
 _CHECKED_BY_VALIDATOR = frozenset({
     "Ge", "Gt", "Le", "Lt", "Interval", "MinLen", "MaxLen", "Len", "Strict",
     "PlainSerializer", "WrapSerializer", "WithJsonSchema", "_PydanticGeneralMetadata",
+    "_FreeText",  # refuses control characters, as the validator's text pattern does
 })
+#: The model's own validators whose effect on a stored value is known: the conversion it needs.
+_STORED_BY = {_to_money: "decimal", _to_decimal_number: "decimal", _to_object_id: "object id",
+              _to_utc: "date"}
+#: Validators that leave a stored value as it is (they only shape what the API takes).
+_NO_EFFECT_WHEN_STORED = frozenset({_iso_timestamp})
 
 #: How many distinct field-type shapes a model remembers as already checked.
 _SHAPES_REMEMBERED = 256
@@ -182,22 +192,24 @@ def _stored_form(annotation: Any, metadata: Sequence[Any]) -> _Stored | None:
             return None
         accepted = frozenset().union(*(part.types for part in parts if part is not None))
         return _Stored(accepted, converts.pop() if converts else None)
-    special: Convert | None = None
+    special: str | None = None
     for item in _flat(metadata):
-        if isinstance(item, PlainValidator | AfterValidator):
-            if special is not None or item.func not in (_to_money, _to_object_id, _to_utc):
+        if isinstance(item, BeforeValidator) and item.func in _NO_EFFECT_WHEN_STORED:
+            continue
+        if isinstance(item, PlainValidator | AfterValidator | BeforeValidator | WrapValidator):
+            if special is not None or item.func not in _STORED_BY:
                 return None
-            special = item.func
+            special = _STORED_BY[item.func]
         elif type(item).__name__ == "StringConstraints":
             if item.to_lower or item.to_upper or item.strip_whitespace:
                 return None
         elif type(item).__name__ not in _CHECKED_BY_VALIDATOR:
             return None
-    if special is _to_money and annotation is Decimal:
+    if special == "decimal" and annotation is Decimal:
         return _Stored(frozenset({Decimal128}), bson_to_decimal)
-    if special is _to_object_id and annotation is ObjectId:
+    if special == "object id" and annotation is ObjectId:
         return _Stored(frozenset({ObjectId}), None)
-    if special is _to_utc and annotation in (datetime, AwareDatetime):
+    if special == "date" and annotation in (datetime, AwareDatetime):
         # Aware UTC with milliseconds: what a tz_aware client decodes (see from_stored).
         return _Stored(frozenset({datetime}), None)
     if special is not None or not isinstance(annotation, type):

@@ -11,12 +11,21 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, RequestEmail, Version
+from backend.models._common import (
+    MULTI_LINE,
+    ONE_LINE,
+    ExpectedVersion,
+    IdempotencyKey,
+    NotNull,
+    Reason,
+    RequestEmail,
+    Version,
+)
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
-ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+ProspectName = Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
+Notes = Annotated[str, StringConstraints(min_length=1, max_length=5000), MULTI_LINE]
 
 
 class ProspectStage(StrEnum):
@@ -45,6 +54,11 @@ class CrmProspect(StoredDocument):
     lost_reason: Reason | None = None
     converted_client_id: PyObjectId | None = None
     converted_at: UtcDateTime | None = None
+    #: The conversion's claim: the id reserved for the client it creates, set once, so every
+    #: attempt (a retry, a concurrent twin) creates that same client or finds it created.
+    conversion_client_id: PyObjectId | None = None
+    conversion_claimed_at: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version
@@ -65,12 +79,13 @@ class ProspectCreate(BaseModel):
 class ProspectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ProspectName | None = None
+    name: ProspectName | NotNull = None
     phone: PhoneNumber | None = None
     assigned_to: PyObjectId | None = None
     next_follow_up: UtcDateTime | None = None
     notes: Notes | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class ProspectStageMove(BaseModel):
@@ -78,7 +93,7 @@ class ProspectStageMove(BaseModel):
 
     stage: ProspectStage
     reason: Reason | None = Field(default=None, description="required when moving to lost")
-    version: Version | None = None
+    version: ExpectedVersion | None = None
 
 
 class ProspectRead(BaseModel):

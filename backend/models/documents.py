@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import IdempotencyKey, Reason, Version
 from backend.models._types import ObjectIdStr, PyObjectId, Sha256Hex, UtcDateTime
 
 MIME_TYPE_PATTERN = r"^[a-z]+/[a-z0-9.+-]+$"
@@ -23,6 +23,8 @@ MimeType = Annotated[
     str, StringConstraints(min_length=3, max_length=100, pattern=MIME_TYPE_PATTERN)
 ]
 StorageKey = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+#: New uploads are stored under a safe ASCII name (`services.documents.safe_filename`); names
+#: stored before that may hold any text, so the stored form stays open and downloads clean it.
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 SizeBytes = Annotated[StrictInt, Field(ge=1, le=MAX_DOCUMENT_BYTES)]
 
@@ -62,6 +64,7 @@ class KycDocument(StoredDocument):
     reviewed_by: PyObjectId | None = None
     reviewed_at: UtcDateTime | None = None
     rejection_reason: Reason | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version

@@ -11,11 +11,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
-from backend.models._common import Reason, Version
+from backend.models._common import ExpectedVersion, Reason, Version
 from backend.models._types import (
+    CalendarDate,
     Currency,
     DecimalNumber,
     FundCode,
@@ -37,19 +38,30 @@ IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN)
 ]
 ReturnPercent = Annotated[DecimalNumber, Field(ge=-100, le=1_000_000)]
+Units = Annotated[DecimalNumber, Field(ge=0)]
+TermsVersion = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
 
 
 class InvestmentStatus(StrEnum):
+    """pending (money announced) -> incubating (deposit confirmed) -> active (incubation over)
+    -> matured (maturity reached) -> closed (principal paid); pending -> cancelled.
+    `redeemed` is the legacy end state from before the money engine; the migration
+    m20261130120000 makes it `closed`."""
+
     PENDING = "pending"
+    INCUBATING = "incubating"
     ACTIVE = "active"
-    REDEEMED = "redeemed"
+    MATURED = "matured"
+    CLOSED = "closed"
     CANCELLED = "cancelled"
+    REDEEMED = "redeemed"
 
 
 #: Statuses under which an investment counts for the duplicate rule (the partial unique index).
-LIVE_STATUSES = frozenset(
-    {InvestmentStatus.PENDING, InvestmentStatus.ACTIVE, InvestmentStatus.REDEEMED}
-)
+LIVE_STATUSES = frozenset(set(InvestmentStatus) - {InvestmentStatus.CANCELLED})
+#: Statuses whose money is in the fund: the deposit was confirmed and not yet paid back.
+INVESTED_STATUSES = frozenset({InvestmentStatus.INCUBATING, InvestmentStatus.ACTIVE,
+                               InvestmentStatus.MATURED})
 
 
 def deposit_day(day: date) -> datetime:
@@ -67,16 +79,25 @@ class Investment(StoredDocument):
     principal_amount: PositiveMoney
     currency: Currency
     deposit_date: UtcDateTime
+    terms_version: TermsVersion | None = None
+    incubation_end_date: UtcDateTime | None = None
+    maturity_date: UtcDateTime | None = None
+    invitation_reason: Reason | None = None
     status: InvestmentStatus
     status_reason: Reason | None = None
     current_value: NonNegativeMoney
     gain_amount: SignedMoney | None = None
     return_pct: ReturnPercent | None = None
     performance_updated_at: UtcDateTime | None = None
+    #: Units of its MT5 account held at the last valuation (`backend.money.units`).
+    units: Units | None = None
+    #: No deposit deal paired with it yet: valued at cost, holding no units.
+    awaiting_deposit: bool | None = None
     mt5_account_id: PyObjectId | None = None
     idempotency_key: IdempotencyKey | None = None
     redeemed_at: UtcDateTime | None = None
     cancelled_at: UtcDateTime | None = None
+    closed_at: UtcDateTime | None = None
     created_by: PyObjectId
     created_at: UtcDateTime
     updated_at: UtcDateTime
@@ -99,7 +120,12 @@ class InvestmentCreate(BaseModel):
         description="decimal string, e.g. '50000.00'; a JSON float is refused"
     )
     currency: Currency
-    deposit_date: date
+    deposit_date: CalendarDate
+    deposit_received: bool = Field(
+        default=True, description="false records the investment as pending: the money is "
+                                  "announced, not yet received; the status route confirms it")
+    invitation_reason: Reason | None = Field(
+        default=None, description="required by an invitation-only fund")
 
 
 class InvestmentStatusUpdate(BaseModel):
@@ -107,7 +133,11 @@ class InvestmentStatusUpdate(BaseModel):
 
     status: InvestmentStatus
     reason: Reason | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
+    deposit_date: CalendarDate | None = Field(
+        default=None, description="confirming a pending investment: the day the money arrived "
+                                  "(default: the recorded deposit date)")
 
 
 class InvestmentRead(BaseModel):
@@ -120,11 +150,18 @@ class InvestmentRead(BaseModel):
     principal_amount: PositiveMoney
     currency: str
     deposit_date: UtcDateTime
+    terms_version: int | None = None
+    incubation_end_date: date | None = None
+    maturity_date: date | None = None
     status: InvestmentStatus
     current_value: NonNegativeMoney
     gain_amount: SignedMoney | None = None
     return_pct: ReturnPercent | None = None
     performance_updated_at: UtcDateTime | None = None
+    units: Units | None = None
+    awaiting_deposit: bool | None = Field(
+        default=None, description="true while its money is not seen in its MT5 account: "
+                                  "valued at cost and left out of the value per unit")
     mt5_account_id: ObjectIdStr | None = None
     created_by: ObjectIdStr
     created_at: UtcDateTime

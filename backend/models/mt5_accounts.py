@@ -20,7 +20,15 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import Mt5Login, Version
+from backend.models._common import (
+    ONE_LINE,
+    ExpectedVersion,
+    IdempotencyKey,
+    Mt5Login,
+    Mt5LoginInput,
+    NotNull,
+    Version,
+)
 from backend.models._types import (
     MONEY_LIMIT,
     Currency,
@@ -42,7 +50,7 @@ AccountId = Annotated[
 BrokerCode = Annotated[
     str, StringConstraints(min_length=2, max_length=32, pattern=BROKER_CODE_PATTERN)
 ]
-ServerName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ServerName = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
 EncryptedSecret = Annotated[str, StringConstraints(min_length=16, max_length=4096)]
 KeyId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Leverage = Annotated[StrictInt, Field(ge=1, le=100_000)]
@@ -85,6 +93,7 @@ class Mt5Account(StoredDocument):
     last_sync_at: UtcDateTime | None = None
     last_success_at: UtcDateTime | None = None
     deals_synced_to: UtcDateTime | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version
@@ -99,7 +108,7 @@ class Mt5AccountCreate(BaseModel):
     client_id: PyObjectId
     fund_code: FundCode
     investment_id: PyObjectId | None = None
-    mt5_login: Mt5Login
+    mt5_login: Mt5LoginInput
     broker_code: BrokerCode
     server: ServerName
     investor_password: InvestorPassword
@@ -110,11 +119,12 @@ class Mt5AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     investment_id: PyObjectId | None = None
-    broker_code: BrokerCode | None = None
-    server: ServerName | None = None
+    broker_code: BrokerCode | NotNull = None
+    server: ServerName | NotNull = None
     investor_password: InvestorPassword | None = None
-    is_active: bool | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    is_active: bool | NotNull = None
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class Mt5AccountRead(BaseModel):

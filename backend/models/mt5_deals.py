@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from backend.models._base import StoredDocument
 from backend.models._common import MAX_SAFE_INT, Mt5Login
@@ -17,6 +17,7 @@ from backend.models._types import (
     MONEY_LIMIT,
     Currency,
     DecimalNumber,
+    ObjectIdStr,
     PyObjectId,
     SignedMoney,
     UtcDateTime,
@@ -82,4 +83,28 @@ class Mt5Deal(StoredDocument):
     currency: Currency
     comment: Comment | None = None
     magic: OptionalTicket | None = None
+    synced_at: UtcDateTime
+
+
+class Mt5DealRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    mt5_account_id: ObjectIdStr
+    mt5_login: int
+    ticket: int
+    order: int | None = None
+    position_id: int | None = None
+    time: UtcDateTime
+    deal_type: DealType
+    entry: DealEntry | None = None
+    symbol: str | None = None
+    volume: Quantity
+    price: Quantity
+    profit: SignedMoney
+    commission: SignedMoney
+    swap: SignedMoney
+    fee: SignedMoney
+    currency: str
+    comment: str | None = None
+    magic: int | None = None
     synced_at: UtcDateTime

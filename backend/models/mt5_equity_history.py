@@ -5,11 +5,13 @@ Stored in `mt5_equity_history` (validator and indexes: `schemas/mt5_equity_histo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel, ConfigDict
 
 from backend.models._base import StoredDocument
 from backend.models._common import Mt5Login
-from backend.models._types import Currency, PyObjectId, SignedMoney, UtcDateTime
+from backend.models._types import Currency, ObjectIdStr, PyObjectId, SignedMoney, UtcDateTime
 
 
 def utc_day(moment: datetime) -> datetime:
@@ -27,4 +29,16 @@ class Mt5EquityPoint(StoredDocument):
     balance: SignedMoney
     equity: SignedMoney
     currency: Currency
+    recorded_at: UtcDateTime
+
+
+class Mt5EquityPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    mt5_account_id: ObjectIdStr
+    mt5_login: int
+    day: date
+    balance: SignedMoney
+    equity: SignedMoney
+    currency: str
     recorded_at: UtcDateTime

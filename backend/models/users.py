@@ -20,7 +20,15 @@ from pydantic import (
 )
 
 from backend.models._base import StoredDocument
-from backend.models._common import PersonName, Reason, RequestEmail, Version
+from backend.models._common import (
+    ExpectedVersion,
+    IdempotencyKey,
+    NotNull,
+    PersonName,
+    Reason,
+    RequestEmail,
+    Version,
+)
 from backend.models._types import EmailAddress, ObjectIdStr, PhoneNumber, PyObjectId, UtcDateTime
 
 USER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
@@ -90,10 +98,18 @@ class User(StoredDocument):
     aml_reviewed_by: PyObjectId | None = None
     aml_reason: Reason | None = None
     password_hash: PasswordHash
+    #: None only for a user migrated from the old system, whose hash is still that system's
+    #: plain bcrypt (`security.passwords.verify_legacy_password`) until the first sign-in.
     password_changed_at: UtcDateTime | None = None
+    #: Set when an admin forces a password reset: until the user sets a new password, a
+    #: sign-in reaches only the routes that change it.
+    password_reset_required_at: UtcDateTime | None = None
     failed_login_attempts: Annotated[StrictInt, Field(ge=0, le=1000)]
     locked_until: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    #: The prospect whose conversion created this client; unique, so a prospect converts once.
+    source_prospect_id: PyObjectId | None = None
+    idempotency_key: IdempotencyKey | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: Version
@@ -101,6 +117,10 @@ class User(StoredDocument):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def password_change_required(self) -> bool:
+        return self.password_reset_required_at is not None
 
 
 class UserCreate(BaseModel):
@@ -118,18 +138,20 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    """Partial update by an admin; only the fields given change."""
+    """Partial update by an admin; only the fields given change. A field that cannot be
+    cleared may be left out but not sent as null (the document says so; null is refused)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: RequestEmail | None = None
-    username: UsernameInput | None = None
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
+    email: RequestEmail | NotNull = None
+    username: UsernameInput | NotNull = None
+    first_name: PersonName | NotNull = None
+    last_name: PersonName | NotNull = None
     phone: PhoneNumber | None = None
-    user_type: UserType | None = None
-    is_active: bool | None = None
-    version: Version | None = Field(default=None, description="expected version, for conflicts")
+    user_type: UserType | NotNull = None
+    is_active: bool | NotNull = None
+    version: ExpectedVersion | None = Field(default=None,
+                                             description="expected version, for conflicts")
 
 
 class ProfileUpdate(BaseModel):
@@ -137,8 +159,8 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
+    first_name: PersonName | NotNull = None
+    last_name: PersonName | NotNull = None
     phone: PhoneNumber | None = None
 
 
@@ -186,6 +208,9 @@ class UserRead(BaseModel):
     aml_status: AmlStatus
     aml_decided_at: UtcDateTime | None = None
     last_login_at: UtcDateTime | None = None
+    password_change_required: bool = Field(
+        default=False, description="an admin reset the password: set a new one first")
+    source_prospect_id: ObjectIdStr | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     version: int

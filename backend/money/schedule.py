@@ -51,6 +51,7 @@ from enum import StrEnum
 
 from backend.errors import InvalidData
 from backend.funds import CENT, FundKind, FundTerms
+from backend.models.schedule_items import ScheduleItemKind
 from backend.money.calendar import add_months
 
 __all__ = [
@@ -74,12 +75,6 @@ ZERO = Decimal("0.00")
 # Wide enough for any principal times any rate times any period, so the products are exact;
 # Inexact is trapped so a figure that would not be exact fails loudly instead of rounding.
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
-
-
-class ScheduleItemKind(StrEnum):
-    INTEREST = "interest"
-    PERFORMANCE_SHARE = "performance_share"
-    PRINCIPAL = "principal"
 
 
 class ItemStatus(StrEnum):

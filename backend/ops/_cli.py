@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -298,7 +299,9 @@ def run_command(
         if as_json:
             print(json.dumps(error_payload(code, error_line(error))))
         else:
-            err.print(f"[bold red]error[/bold red] ({code}): {error_line(error)}")
+            # One line whatever the terminal's width, and the message is text, not markup.
+            err.print(f"[bold red]error[/bold red] ({code}): {escape(error_line(error))}",
+                      soft_wrap=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted: rerun the same command to finish the job")

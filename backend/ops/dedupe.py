@@ -32,7 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from backend.models.dedupe_quarantine import QuarantinedDocument, QuarantineSource
-from backend.ops._audit import record_script_run
+from backend.ops._audit import record_each, record_script_run
 from backend.ops._cli import (
     CommandRefused,
     Context,
@@ -173,6 +173,9 @@ async def _quarantine_batch(
             quarantined_at=now, restored_at=None)
         for kept, dup in pairs
     ])
+    await record_each(db, "investments", [dup for _, dup in pairs], script="dedupe",
+                      verb="quarantine", run_id=report.run_id,
+                      reason=f"duplicate investment ({RULE}); kept the {report.keep}")
     deletes = [DeleteOne(dict(dup)) for _, dup in pairs]
     result = await db["investments"].bulk_write(deletes, ordered=False)
     report.quarantined += result.deleted_count
@@ -226,6 +229,9 @@ async def rollback(db: AsyncDatabase[dict[str, Any]], run_id: str) -> RollbackRe
         restored.append(record)
     await quarantine.mark_restored(restored)
     report.restored = len(restored)
+    await record_each(db, "investments", [r.document for r in restored], script="dedupe",
+                      verb="restore", run_id=f"{run_id}.rollback",
+                      reason=f"dedupe run {run_id} rolled back")
     await record_script_run(
         db, script="dedupe", action="data_script.dedupe_rollback", run_id=f"{run_id}.rollback",
         summary={"rolled_back_run": run_id, "restored": report.restored,

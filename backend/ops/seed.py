@@ -7,7 +7,12 @@ States:
            half of them, 4 prospects of which one converted
     demo   the demo logins below, 4 clients whose investments are each carried by an MT5
            account (logins 80000001 onwards, server "FidusSim-Server") for `make bridge` +
-           `make sync` to fill, 3 prospects
+           `make sync` to fill, 3 prospects; and the whole contract lifecycle: the payouts
+           due more than 45 days ago are paid (the later ones, and the principal of the
+           matured ones, stay due), plus one investment
+           closed (every item paid, principal included), one incubating in the
+           invitation-only DYNAMIC fund, one pending (money announced) and one cancelled
+           (its subscription reversed in the ledger)
 
 Logins (every seeded user has the same password, shown by the command as well; the domain
     is the reserved `.example`, because sign-up refuses special-use domains such as `.test`):
@@ -22,7 +27,11 @@ timestamps are new on every run. It refuses production, and a database that alre
 users unless `--reset`.
 
 `--reset` empties the seeded collections first, after backing them up (the file is printed).
-It never deletes `audit_log`, which is append-only: the reset itself is recorded there. It
+The demo's ledger goes with the investments it records (this is a development database, backed
+up first; the product itself never deletes a ledger entry). It never deletes `audit_log`, which
+is append-only: the reset itself is recorded there, with
+one `<entity>.delete` record per audited document it removes (so `make verify` finds every
+audit record's entity accounted for). It
 refuses when any user's e-mail is outside the seed's own domain (@fidus.example), since that
 is not data this command made, unless `--reset-non-demo-data` is given as well.
 `--dry-run` reports what would be deleted and created, and writes nothing.
@@ -46,10 +55,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.db import index_sync
 from backend.models.crm_prospects import ProspectCreate, ProspectStage
-from backend.models.investments import InvestmentCreate
+from backend.models.investments import Investment, InvestmentCreate, InvestmentStatus
 from backend.models.mt5_accounts import Mt5AccountCreate
-from backend.models.users import KycStatus, UserCreate, UserType
-from backend.ops._audit import record_script_run
+from backend.models.schedule_items import ScheduleItemKind, ScheduleItemStatus
+from backend.models.users import KycStatus, User, UserCreate, UserType
+from backend.ops._audit import audited_collection, record_each, record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
 from backend.ops.backup import backup, default_path
 from backend.services import Actor, Services
@@ -63,7 +73,8 @@ BROKER = "FIDUS_DEMO"
 SEED_DOMAIN = "@fidus.example"
 #: What --reset empties; never audit_log, which is append-only.
 SEEDED_COLLECTIONS = ("users", "investments", "mt5_accounts", "crm_prospects", "sessions",
-                      "documents", "admin_google_sessions", "mt5_deals", "mt5_equity_history")
+                      "documents", "admin_google_sessions", "mt5_deals", "mt5_equity_history",
+                      "schedule_items", "ledger_entries")
 
 _FIRST = ("Alejandro", "Lucia", "Mateo", "Sofia", "Diego", "Valentina", "Hugo", "Elena")
 _LAST = ("Mariscal", "Herrera", "Ortega", "Navarro", "Castillo", "Romero", "Vidal", "Prieto")
@@ -120,8 +131,12 @@ def planned_counts(state: str) -> dict[str, int]:
         return dict.fromkeys(("users", "investments", "mt5_accounts", "crm_prospects"), 0)
     mapped = (sum(1 for index in range(1, plan.clients + 1) if index % plan.mapped_every == 0)
               if plan.mapped_every else 0)
+    # The demo's lifecycle showcase: closed, incubating, pending and cancelled investments,
+    # the first two on MT5 accounts of their own.
+    showcase = 4 if state == "demo" else 0
     return {"users": 2 + plan.clients + (1 if plan.convert_one else 0),
-            "investments": plan.clients, "mt5_accounts": mapped,
+            "investments": plan.clients + showcase,
+            "mt5_accounts": mapped + showcase // 2,
             "crm_prospects": plan.prospects}
 
 
@@ -147,10 +162,18 @@ async def _reset(
         return
     report.backup_path = default_path(db.name, "before-seed-reset", directory=backup_directory)
     await backup(db, report.backup_path, collections=list(report.deleted))
+    run_id = f"seed-reset-{ObjectId()}"
     for name in report.deleted:
+        audited = audited_collection(name)
+        if audited is not None:
+            # The audit records of these documents stay; each removal is recorded first.
+            removed = [doc async for doc in db[name].find({}, {audited.entity_key: 1})]
+            await record_each(db, name, removed, script="seed", verb="delete",
+                                  run_id=run_id,
+                                  reason=f"seed --reset (backup {report.backup_path.name})")
         await db[name].delete_many({})
     await record_script_run(db, script="seed", action="data_script.seed_reset",
-                            run_id=f"seed-reset-{ObjectId()}",
+                            run_id=run_id,
                             summary={"deleted": report.deleted,
                                      "backup": str(report.backup_path)})
 
@@ -246,6 +269,8 @@ async def _populate(services: Services, plan: Plan, rng: random.Random,
                              currency="USD", deposit_date=deposit),
             actor=as_admin, idempotency_key=f"seed-{report.state}-{report.seed}-{index:04d}",
             mt5_account=mapping)
+    if report.state == "demo":
+        await _lifecycle_showcase(services, report, actor=as_admin)
     for index in range(1, plan.prospects + 1):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         prospect = await services.crm.create(
@@ -322,3 +347,68 @@ async def _command(ctx: Context) -> Outcome:
 def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
     return run_command(argv, parser=parser(), handler=_command, settings=settings,
                        check=_refuse_production)
+
+
+async def _pay_due(services: Services, investment: Investment, *, actor: Actor,
+                   paid_before: date, principal: bool = False) -> None:
+    """Pay the items of `investment` due before `paid_before`, on their due dates; the
+    principal only when asked."""
+    for item in await services.contracts.items_of(investment):
+        due = item.due_date.date()
+        if item.status is ScheduleItemStatus.DUE and item.amount is not None \
+                and due < paid_before \
+                and (principal or item.kind is not ScheduleItemKind.PRINCIPAL):
+            await services.contracts.pay(
+                investment, item.number, paid_on=due, reference=f"DEMO-{item.investment_ref}-"
+                f"{item.number:02d}", request_key=f"seed-payout-{investment.id}-{item.number}",
+                actor=actor)
+
+
+def _demo_mapping(client: User, fund: str, amount: Decimal,
+                        report: SeedReport) -> Mt5AccountCreate:
+    login = FIRST_MT5_LOGIN + len(report.mt5_logins)
+    report.mt5_logins.append(login)
+    report.mt5_deposits[login] = amount
+    return Mt5AccountCreate(
+        account_id=f"MT5-{login}", client_id=client.id, fund_code=fund, mt5_login=login,
+        broker_code=BROKER, server=MT5_SERVER, investor_password=SecretStr(f"investor-{login}"),
+        currency="USD")
+
+
+async def _lifecycle_showcase(services: Services, report: SeedReport, *, actor: Actor) -> None:
+    """Investments in every state of the contract, with paid and due items."""
+    today = services.contracts.today()
+    clients = {user.email: user for user in (await services.users.search(
+        user_type=UserType.CLIENT, page_size=100)).items}
+    for investment in (await services.investments.search(page_size=100)).items:
+        await _pay_due(services, investment, actor=actor,
+                       paid_before=today - timedelta(days=45))
+
+    async def record(email: str, fund: str, amount: str, deposit: date, *, mapped: bool,
+                     **extra: Any) -> Investment:
+        client = clients[email]
+        mapping = _demo_mapping(client, fund, Decimal(amount), report) if mapped else None
+        created = await services.investments.create(
+            InvestmentCreate(client_id=_id(client.id), fund_code=fund,
+                             principal_amount=Decimal(amount), currency="USD",
+                             deposit_date=deposit, **extra),
+            actor=actor,
+            idempotency_key=f"seed-{report.state}-{report.seed}-{fund}-{email.split('@')[0]}",
+            mt5_account=mapping)
+        return created.investment
+
+    closed = await record("client1@fidus.example", "BALANCE", "50000.00", date(2024, 6, 14),
+                          mapped=True)
+    await _pay_due(services, closed, actor=actor, paid_before=today + timedelta(days=1),
+                   principal=True)
+    await record("client2@fidus.example", "DYNAMIC", "250000.00", today - timedelta(days=20),
+                 mapped=True, invitation_reason="introduced by the fund's board")
+    if "client3@fidus.example" in clients:
+        await record("client3@fidus.example", "BALANCE", "60000.00", today - timedelta(days=2),
+                     mapped=False, deposit_received=False)
+    if "client4@fidus.example" in clients:
+        mistaken = await record("client4@fidus.example", "CORE", "15000.00",
+                                today - timedelta(days=40), mapped=False)
+        await services.investments.set_status(
+            _id(mistaken.id), InvestmentStatus.CANCELLED, actor=actor,
+            reason="recorded against the wrong client")

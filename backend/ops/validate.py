@@ -7,7 +7,9 @@ missing fields' defaults, derives `user_id` from the username, and applies nothi
 that would still break the schema afterwards. It backs the users collection up first, writes in
 `bulk_write` batches, and is resumable: each update is filtered on the legacy shape
 (`{_id, type: <the value read>}`), so a rerun after a crash only finds what is left and never
-changes a document twice.
+changes a document twice. Each fixed user gets a `user.import` audit record in the same
+update (its creation was never recorded: it predates the audit trail), copied into
+`audit_log` at the end of the run.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from backend.db.schema_registry import get_registry, get_schema
-from backend.ops._audit import record_script_run
+from backend.models._base import OUTBOX_FIELD
+from backend.ops._audit import record_script_run, script_record
 from backend.ops._cli import Context, Outcome, ProgressSink, base_parser, no_progress, run_command
 from backend.ops._schema_check import document_problems
 from backend.ops.backup import backup, default_path
+from backend.repositories.audit_log import AuditLogRepository
 from backend.repositories.base import utcnow
+from backend.repositories.users import UserRepository
+from backend.services.audit import AuditTrail
 from backend.settings import Settings
 
 BATCH_SIZE = 1000
@@ -126,8 +132,12 @@ def derive_user_id(username: str) -> str | None:
     return candidate if _USER_ID.match(candidate) else None
 
 
-def plan_user_fix(doc: Mapping[str, Any], now: datetime) -> UserFix | Refusal:
-    """The update that brings one legacy user to the current schema, or why there is none."""
+def plan_user_fix(doc: Mapping[str, Any], now: datetime, *,
+                  run_id: str = "fix-users") -> UserFix | Refusal:
+    """The update that brings one legacy user to the current schema, or why there is none.
+
+    The update carries the user's `user.import` audit record in its outbox: a legacy user
+    enters the audit trail in the same write that migrates it."""
     doc_id = doc.get("_id")
     legacy = doc.get("type")
     mapped = LEGACY_USER_TYPES.get(legacy.strip().lower()) if isinstance(legacy, str) else None
@@ -165,7 +175,11 @@ def plan_user_fix(doc: Mapping[str, Any], now: datetime) -> UserFix | Refusal:
     problems = document_problems(after, get_schema("users").json_schema)
     if problems:
         return Refusal(doc_id, tuple(f"would still break the schema: {p}" for p in problems))
-    operation = UpdateOne(filter_, {"$set": sets, "$unset": {"type": ""}})
+    imported = script_record(script="validate-data", action="user.import", entity_type="user",
+                             entity_id=str(doc_id), run_id=run_id, before=doc, after=after,
+                             reason="legacy user migrated to the current schema", at=now)
+    operation = UpdateOne(filter_, {"$set": sets, "$unset": {"type": ""},
+                                    "$push": {OUTBOX_FIELD: imported}})
     return UserFix(doc_id, str(after["user_id"]), operation)
 
 
@@ -261,7 +275,7 @@ async def fix_legacy_users(
             continue
         fixes: list[UserFix] = []
         for doc in page:
-            plan = plan_user_fix(doc, now)
+            plan = plan_user_fix(doc, now, run_id=report.run_id)
             if isinstance(plan, Refusal):
                 report.refused.append(plan)
             else:
@@ -271,6 +285,7 @@ async def fix_legacy_users(
             await write(fixes)
         progress(seen, report.legacy_found)
     if not dry_run:
+        await AuditTrail(AuditLogRepository(db)).relay(repositories=[UserRepository(db)])
         await record_script_run(
             db, script="validate-data", action="data_script.fix_legacy_users",
             run_id=report.run_id,

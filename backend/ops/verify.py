@@ -1,35 +1,70 @@
-"""verify: the integrity check. Every reference resolves, money agrees with MT5, no duplicates.
+"""verify: the integrity check. Every reference resolves, money agrees with MT5, no duplicates,
+every audited document has its audit trail, no multi-document operation is left half-done.
 
 One line per check: how many documents were checked, how many failed, and sample ids.
 
-Money: an MT5 account's last equity snapshot is compared with the sum of `current_value` of the
-live (pending or active) investments it carries. Both are written by the same sync pass, so they
-should agree to the cent; the tolerance is the larger of 0.01 in the account currency and 0.1 %
-of the equity, which absorbs rounding when one account's equity is split across investments
-without hiding a missed sync. Accounts never synced (no equity yet) are not compared.
+Audit coverage (collections and actions: `backend/ops/_audit.py`):
+- every document of an audited collection has exactly one creation record (the action its
+  service writes, or `<entity>.import` for data a script brought in), in `audit_log` or still
+  in its outbox;
+- every audit record of an audited entity names a document that exists, or one removed by a
+  recorded removal (`<entity>.delete`, `<entity>.quarantine`) or expired (a Google session past
+  its TTL);
+- no outbox entry is older than a minute (the relay runs every few seconds);
+- every client created by a conversion is the converted client of its prospect, and no
+  conversion claim older than a minute is left without its client.
+
+`--fix` finishes what faults left behind, then checks again: it relays outbox entries past the
+relay's grace period, finishes conversions whose client exists (`prospect.convert`, by the
+script), and releases claims a minute old whose client was never created. It invents no audit
+record: a document without its creation record stays reported, for a person to look into.
+
+Money: investments sharing an MT5 account hold units of it (`backend.money.units`). The
+account's last equity snapshot (a negative one as zero) is compared with the sum of
+`current_value` of the live investments (pending to matured) that hold its units; those awaiting
+their deposit (`awaiting_deposit`, valued at cost) are left out, since their money is not in
+the account. Both sides are written by the same sync pass, so they agree within the rounding
+the unit rules document: n x 0.005 + T x 0.5E-12 (n investments holding units, T units
+outstanding), i.e. half a cent per investment, rounded up to the cent. Accounts never synced
+(no equity yet), and accounts none of whose investments holds units yet, are not compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from bson import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
+from backend.models._base import OUTBOX_FIELD
+from backend.models.users import User
+from backend.ops._audit import (
+    AUDITED_COLLECTIONS,
+    REMOVAL_VERBS,
+    AuditedCollection,
+    record_script_run,
+)
 from backend.ops._cli import Context, Outcome, base_parser, run_command
 from backend.ops.dedupe import find_duplicates
+from backend.repositories.base import utcnow
+from backend.services import Actor, Services
+from backend.services.audit import RELAY_GRACE
 from backend.settings import Settings
 
 SAMPLE_IDS = 5
-MONEY_TOLERANCE_ABSOLUTE = Decimal("0.01")
-MONEY_TOLERANCE_RELATIVE = Decimal("0.001")
-LIVE_STATUSES = ("pending", "active")
+HALF_CENT = Decimal("0.005")
+VALUE_PER_UNIT_HALF_STEP = Decimal("0.5E-12")
+LIVE_STATUSES = ("pending", "incubating", "active", "matured")
 _CHUNK = 1000
+#: An outbox entry or a conversion claim older than this was left behind by a fault.
+LEFT_BEHIND_AFTER = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -92,8 +127,12 @@ async def check_audit_actors(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
             continue
         refs.append((doc["_id"], actor_id))
     existing = await _existing(db, "users", {v for _, v in refs})
+    # A person who acted and whose account was removed on record is still accounted for.
+    removed = {record["entity_id"] async for record in db["audit_log"].find(
+        {"entity_type": "user", "action": {"$in": [f"user.{verb}" for verb in REMOVAL_VERBS]}},
+        {"entity_id": 1})}
     for doc_id, value in refs:
-        if value not in existing:
+        if value not in existing and str(value) not in removed:
             result.fail(doc_id)
     return result
 
@@ -130,20 +169,20 @@ def _decimal(value: Any) -> Decimal | None:
 async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
     result = CheckResult("investment current_value vs MT5 equity")
     carried: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    fields = {"mt5_account_id": 1, "current_value": 1, "currency": 1, "units": 1,
+              "awaiting_deposit": 1}
     async for inv in db["investments"].find(
-        {"status": {"$in": list(LIVE_STATUSES)}, "mt5_account_id": {"$ne": None}},
-        {"mt5_account_id": 1, "current_value": 1, "currency": 1},
+        {"status": {"$in": list(LIVE_STATUSES)}, "mt5_account_id": {"$ne": None}}, fields,
     ):
         carried[inv["mt5_account_id"]].append(inv)
     async for account in db["mt5_accounts"].find({}, {"investment_id": 1}):
         linked = account.get("investment_id")
         if linked is not None and not any(i["_id"] == linked for i in carried[account["_id"]]):
             linked_inv = await db["investments"].find_one(
-                {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}},
-                {"mt5_account_id": 1, "current_value": 1, "currency": 1})
+                {"_id": linked, "status": {"$in": list(LIVE_STATUSES)}}, fields)
             if linked_inv is not None:
                 carried[account["_id"]].append(linked_inv)
-    unsynced = 0
+    unsynced = unheld = 0
     accounts = await _by_id(db, "mt5_accounts", set(carried), {"equity": 1, "currency": 1})
     for account_id, investments in carried.items():
         mapped = accounts.get(account_id)
@@ -153,19 +192,29 @@ async def check_money(db: AsyncDatabase[dict[str, Any]]) -> CheckResult:
         if equity is None:
             unsynced += 1
             continue
+        holders = [i for i in investments if not i.get("awaiting_deposit")]
+        if not holders:
+            unheld += 1
+            continue
         result.checked += 1
-        values = [_decimal(i.get("current_value")) for i in investments]
+        values = [_decimal(i.get("current_value")) for i in holders]
         currencies = {i.get("currency") for i in investments}
         if any(v is None for v in values) or currencies != {mapped.get("currency")}:
             result.fail(account_id)
             continue
         total = sum((v for v in values if v is not None), Decimal(0))
-        tolerance = max(MONEY_TOLERANCE_ABSOLUTE, abs(equity) * MONEY_TOLERANCE_RELATIVE)
-        if abs(total - equity) > tolerance:
+        if abs(total - max(equity, Decimal(0))) > unit_rounding(holders):
             result.fail(account_id)
-    result.note = (f"tolerance max({MONEY_TOLERANCE_ABSOLUTE}, "
-                   f"{MONEY_TOLERANCE_RELATIVE * 100}% of equity); {unsynced} not yet synced")
+    result.note = (f"tolerance n x {HALF_CENT} + units x {VALUE_PER_UNIT_HALF_STEP}, up to "
+                   f"the cent; {unsynced} not yet synced, {unheld} with no units held yet")
     return result
+
+
+def unit_rounding(holders: Sequence[dict[str, Any]]) -> Decimal:
+    """What the unit rules' rounding allows between the holders' values and the equity."""
+    units = sum((_decimal(i.get("units")) or Decimal(0) for i in holders), Decimal(0))
+    bound = len(holders) * HALF_CENT + units * VALUE_PER_UNIT_HALF_STEP
+    return bound.quantize(Decimal("0.01"), rounding=ROUND_CEILING)
 
 
 async def _by_id(db: AsyncDatabase[dict[str, Any]], collection: str, ids: set[Any],
@@ -204,8 +253,134 @@ async def _duplicates_by(db: AsyncDatabase[dict[str, Any]], name: str, collectio
     return result
 
 
-async def verify(db: AsyncDatabase[dict[str, Any]]) -> list[CheckResult]:
+# audit coverage ---------------------------------------------------------------------------
+
+
+async def check_creation_records(db: AsyncDatabase[dict[str, Any]],
+                                 audited: AuditedCollection) -> CheckResult:
+    """Each document has exactly one creation record (copied, or still in its outbox)."""
+    result = CheckResult(f"{audited.collection}: one creation record each")
+    records: dict[str, set[Any]] = defaultdict(set)
+    async for record in db["audit_log"].find(
+            {"entity_type": audited.entity_type,
+             "action": {"$in": sorted(audited.creation_actions)}}, {"entity_id": 1}):
+        records[record["entity_id"]].add(record["_id"])
+    async for document in db[audited.collection].find(
+            {}, {audited.entity_key: 1, f"{OUTBOX_FIELD}._id": 1,
+                 f"{OUTBOX_FIELD}.action": 1}):
+        result.checked += 1
+        entity_id = audited.entity_id(document)
+        found = set(records.get(entity_id, ())) if entity_id is not None else set()
+        found |= {entry.get("_id") for entry in document.get(OUTBOX_FIELD) or []
+                  if entry.get("action") in audited.creation_actions}
+        if len(found) != 1:
+            result.fail(document["_id"])
+    return result
+
+
+def _moment(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+async def check_audit_entities(db: AsyncDatabase[dict[str, Any]], *,
+                               now: datetime) -> CheckResult:
+    """Each record of an audited entity names a document that exists or was removed by a
+    recorded removal or expired."""
+    result = CheckResult("audit_log entities exist (or were removed on record)")
+    for audited in AUDITED_COLLECTIONS:
+        named: dict[str, list[Any]] = defaultdict(list)
+        explained: set[str] = set()
+        async for record in db["audit_log"].find(
+                {"entity_type": audited.entity_type},
+                {"entity_id": 1, "action": 1, f"after.{audited.expires_field or '_'}": 1}):
+            entity_id = str(record.get("entity_id"))
+            named[entity_id].append(record["_id"])
+            if str(record.get("action", "")).rsplit(".", 1)[-1] in REMOVAL_VERBS:
+                explained.add(entity_id)
+            expires = _moment((record.get("after") or {}).get(audited.expires_field or "_"))
+            if expires is not None and expires <= now:
+                explained.add(entity_id)
+        existing = {key async for document in db[audited.collection].find(
+            {}, {audited.entity_key: 1}) if (key := audited.entity_id(document)) is not None}
+        for entity_id, record_ids in named.items():
+            result.checked += len(record_ids)
+            if entity_id not in existing and entity_id not in explained:
+                for record_id in record_ids:
+                    result.fail(record_id)
+    return result
+
+
+async def check_outboxes(db: AsyncDatabase[dict[str, Any]], *, now: datetime) -> CheckResult:
+    result = CheckResult("audit outboxes: nothing older than a minute")
+    cutoff = now - LEFT_BEHIND_AFTER
+    for audited in AUDITED_COLLECTIONS:
+        async for document in db[audited.collection].find(
+                {f"{OUTBOX_FIELD}.0": {"$exists": True}}, {f"{OUTBOX_FIELD}.at": 1}):
+            result.checked += 1
+            if any(_moment(entry.get("at")) is None or entry["at"] < cutoff
+                   for entry in document[OUTBOX_FIELD]):
+                result.fail(f"{audited.collection}:{document['_id']}")
+    result.note = "documents with records waiting for the relay"
+    return result
+
+
+@dataclass(slots=True)
+class ConversionState:
+    """Conversions as stored: clients pointing at prospects, prospects at their claims."""
+
+    unfinished: list[tuple[Any, Any]] = field(default_factory=list)  # (prospect, client)
+    orphans: list[Any] = field(default_factory=list)                  # clients, no prospect
+    claims_left: list[tuple[Any, Any]] = field(default_factory=list)  # (prospect, reserved)
+    clients: int = 0
+    claims: int = 0
+
+
+async def conversion_state(db: AsyncDatabase[dict[str, Any]], *,
+                           now: datetime) -> ConversionState:
+    state = ConversionState()
+    clients: dict[Any, Any] = {}
+    async for user in db["users"].find({"source_prospect_id": {"$type": "objectId"}},
+                                       {"source_prospect_id": 1}):
+        clients[user["source_prospect_id"]] = user["_id"]
+    state.clients = len(clients)
+    prospects = await _by_id(db, "crm_prospects", set(clients), {"converted_client_id": 1})
+    for prospect_id, client_id in clients.items():
+        prospect = prospects.get(prospect_id)
+        if prospect is None:
+            state.orphans.append(client_id)
+        elif prospect.get("converted_client_id") != client_id:
+            state.unfinished.append((prospect_id, client_id))
+    cutoff = now - LEFT_BEHIND_AFTER
+    async for prospect in db["crm_prospects"].find(
+            {"conversion_client_id": {"$type": "objectId"}, "converted_client_id": None},
+            {"conversion_client_id": 1, "conversion_claimed_at": 1}):
+        state.claims += 1
+        claimed_at = _moment(prospect.get("conversion_claimed_at"))
+        if prospect["_id"] not in clients and (claimed_at is None or claimed_at < cutoff):
+            state.claims_left.append((prospect["_id"], prospect["conversion_client_id"]))
+    return state
+
+
+def check_conversions(state: ConversionState) -> list[CheckResult]:
+    clients = CheckResult("users.source_prospect_id: conversions finished")
+    clients.checked = state.clients
+    for prospect_id, _ in state.unfinished:
+        clients.fail(prospect_id)
+    for client_id in state.orphans:
+        clients.fail(client_id)
+    claims = CheckResult("crm_prospects: no conversion claim left behind")
+    claims.checked = state.claims
+    for prospect_id, _ in state.claims_left:
+        claims.fail(prospect_id)
+    return [clients, claims]
+
+
+async def verify(db: AsyncDatabase[dict[str, Any]], *,
+                 now: datetime | None = None) -> list[CheckResult]:
     """Run every check; none writes."""
+    from backend.ops.verify_money import money_checks
+
+    now = now or utcnow()
     def lower(field_name: str) -> Any:
         return lambda d: d.get(field_name).lower() if isinstance(d.get(field_name), str) else None
 
@@ -230,21 +405,80 @@ async def verify(db: AsyncDatabase[dict[str, Any]]) -> list[CheckResult]:
         await _duplicates_by(db, "duplicate active MT5 logins per server", "mt5_accounts",
                              {"is_active": True},
                              lambda d: (d.get("mt5_login"), d.get("server"))),
+        *await money_checks(db),
+        *[await check_creation_records(db, audited) for audited in AUDITED_COLLECTIONS],
+        await check_audit_entities(db, now=now),
+        await check_outboxes(db, now=now),
+        *check_conversions(await conversion_state(db, now=now)),
     ]
+
+
+@dataclass(slots=True)
+class Repairs:
+    relayed: int = 0
+    conversions_finished: int = 0
+    claims_released: int = 0
+    left_alone: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"relayed": self.relayed, "conversions_finished": self.conversions_finished,
+                "claims_released": self.claims_released, "left_alone": self.left_alone}
+
+
+async def repair(db: AsyncDatabase[dict[str, Any]], settings: Settings, *,
+                 now: datetime | None = None) -> Repairs:
+    """What `--fix` does (see the module docstring); safe to run while the API serves."""
+    now = now or utcnow()
+    services = Services(db, settings)
+    actor = Actor.script("verify")
+    repairs = Repairs()
+    repairs.relayed = await services.audit.relay(older_than=now - RELAY_GRACE)
+    state = await conversion_state(db, now=now)
+    for prospect_id, client_id in state.unfinished:
+        prospect = await services.crm.get(prospect_id)
+        if prospect.converted_client_id is not None:
+            repairs.left_alone.append(f"prospect {prospect_id} names another client")
+            continue
+        client: User = await services.users.get(client_id)
+        await services.crm.finish_conversion(prospect_id, client, actor=actor)
+        repairs.conversions_finished += 1
+    for prospect_id, reserved in state.claims_left:
+        repairs.claims_released += await services.repos.prospects.release_conversion(
+            prospect_id, client_id=reserved)
+    for client_id in state.orphans:
+        repairs.left_alone.append(f"client {client_id} names a prospect that does not exist")
+    # Finishing a conversion wrote its record; copy it now rather than at the next pass.
+    repairs.relayed += await services.audit.relay()
+    return repairs
 
 
 # command line -----------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
-    return base_parser("make verify", "Integrity check: references, money against MT5 equity, "
-                       "duplicates. Reads only.", writes=False)
+    p = base_parser("make verify", "Integrity check: references, money against MT5 equity, "
+                    "duplicates, audit coverage, half-done conversions. Reads only, unless "
+                    "--fix.", writes=False)
+    p.add_argument("--fix", action="store_true",
+                   help="relay audit records left in outboxes, finish conversions whose "
+                        "client exists, release conversion claims left behind; then check")
+    return p
 
 
 async def _command(ctx: Context) -> Outcome:
+    repairs: Repairs | None = None
+    if ctx.args.fix:
+        repairs = await repair(ctx.db, ctx.settings)
+        await record_script_run(ctx.db, script="verify", action="data_script.verify_fix",
+                                run_id=f"verify-fix-{uuid.uuid4().hex[:12]}",
+                                summary=repairs.as_dict())
     results = await verify(ctx.db)
     failed = [r for r in results if not r.ok]
-    messages = [
+    fixed = [] if repairs is None else [
+        f"fixed: {repairs.relayed} audit record(s) relayed, {repairs.conversions_finished} "
+        f"conversion(s) finished, {repairs.claims_released} claim(s) released",
+        *(f"left alone: {what}" for what in repairs.left_alone)]
+    messages = fixed + [
         f"{'FAIL' if not r.ok else 'ok  '} {r.name}: {r.checked} checked, {r.failed} failed"
         + (f" (e.g. {', '.join(r.sample_ids)})" if r.sample_ids else "")
         + (f" [{r.note}]" if r.note else "")
@@ -256,7 +490,8 @@ async def _command(ctx: Context) -> Outcome:
         columns=("check", "checked", "failed", "sample ids"),
         rows=[(r.name, r.checked, r.failed, ", ".join(r.sample_ids)) for r in results],
         data={"checks": [{"name": r.name, "checked": r.checked, "failed": r.failed,
-                          "sample_ids": r.sample_ids, "note": r.note} for r in results]},
+                          "sample_ids": r.sample_ids, "note": r.note} for r in results],
+              **({"fixed": repairs.as_dict()} if repairs is not None else {})},
         findings=bool(failed),
         messages=messages,
     )

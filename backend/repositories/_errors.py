@@ -1,24 +1,67 @@
-"""Driver errors mapped once to the domain's errors."""
+"""Driver errors mapped once to the domain's errors.
+
+A duplicate key is `DuplicateEntity`, a validator's refusal `DocumentInvalid`; everything that
+means "the database cannot answer now" is `DatabaseUnavailable` (503): no connection, no server
+selected in time, a primary stepping down or shutting down, an operation or a write concern
+that timed out, a cursor lost with its server. For a write, such an answer leaves its outcome
+unknown: the write may have been applied. A retry with the same Idempotency-Key finds it.
+
+Any other driver error is a bug or a server condition nobody foresaw; it propagates, and the
+API still answers it with 503 (`backend/api/errors.py`) after logging its traceback.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from pymongo.errors import (
     BulkWriteError,
+    CursorNotFound,
     DuplicateKeyError,
+    ExecutionTimeout,
+    InvalidOperation,
     OperationFailure,
+    ProtocolError,
     PyMongoError,
+    WriteConcernError,
     WriteError,
 )
 
 from backend.db.connection import CONNECTION_ERRORS
 from backend.errors import DatabaseUnavailable, DocumentInvalid, DuplicateEntity
 
+logger = logging.getLogger(__name__)
+
 DUPLICATE_KEY = 11000
 DOCUMENT_VALIDATION_FAILURE = 121
+
+#: Server answers that mean "not now" rather than "never".
+UNAVAILABLE_CODES = frozenset({
+    6,      # HostUnreachable
+    7,      # HostNotFound
+    43,     # CursorNotFound (its server restarted)
+    50,     # MaxTimeMSExpired
+    64,     # WriteConcernFailed (wtimeout)
+    89,     # NetworkTimeout
+    91,     # ShutdownInProgress
+    189,    # PrimarySteppedDown
+    262,    # ExceededTimeLimit
+    9001,   # SocketException
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+})
+#: Driver errors of these kinds are always "not now": lost connections and timeouts, a lost
+#: cursor, a reply the driver could not read.
+UNAVAILABLE_KINDS: tuple[type[PyMongoError], ...] = (
+    ExecutionTimeout, WriteConcernError, CursorNotFound, ProtocolError,
+)
+_TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError", "NetworkError")
 
 
 def _duplicate_field(details: Mapping[str, Any] | None) -> str | None:
@@ -61,6 +104,31 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def unavailable(error: PyMongoError, collection: str | None = None) -> DatabaseUnavailable:
+    # The driver's text names hosts, ports and the topology: the log gets it, the caller only
+    # the kind of failure.
+    first_line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    logger.warning("database unavailable%s: %s", f" on {collection}" if collection else "",
+                   first_line)
+    return DatabaseUnavailable("the database is unavailable",
+                               details={"kind": type(error).__name__})
+
+
+def is_unavailable(error: PyMongoError) -> bool:
+    """The error means the database cannot answer now (see the module docstring)."""
+    if isinstance(error, (*CONNECTION_ERRORS, *UNAVAILABLE_KINDS)):
+        return True
+    if isinstance(error, InvalidOperation):
+        # A client closed under a request (the process is shutting down); any other invalid
+        # operation is a bug, left to the API's last-resort mapping and its logged traceback.
+        return "after close" in str(error)
+    if any(error.has_error_label(label) for label in _TRANSIENT_LABELS):
+        return True
+    if isinstance(error, BulkWriteError):
+        return bool((error.details or {}).get("writeConcernErrors"))
+    return isinstance(error, OperationFailure) and error.code in UNAVAILABLE_CODES
+
+
 def translate(error: PyMongoError, collection: str) -> Exception:
     """The domain error for a driver error, or the error itself when it is not a known kind."""
     if isinstance(error, DuplicateKeyError):
@@ -73,16 +141,13 @@ def translate(error: PyMongoError, collection: str) -> Exception:
         for item in write_errors:
             if item.get("code") == DOCUMENT_VALIDATION_FAILURE:
                 return _invalid(collection, item)
-        return error
-    if isinstance(error, WriteError | OperationFailure):
+    elif isinstance(error, WriteError | OperationFailure):
         if error.code == DUPLICATE_KEY:
             return _duplicate(collection, error.details)
         if error.code == DOCUMENT_VALIDATION_FAILURE:
             return _invalid(collection, error.details)
-        return error
-    if isinstance(error, CONNECTION_ERRORS):
-        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        return DatabaseUnavailable(f"the database is unavailable: {first_line}")
+    if is_unavailable(error):
+        return unavailable(error, collection)
     return error
 
 

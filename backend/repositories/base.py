@@ -22,34 +22,49 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, overload
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from backend.db.types import Database
 from backend.errors import InvalidData, NotFound, VersionConflict
 from backend.models._base import OUTBOX_FIELD, bson_ready
 from backend.models.audit_log import AuditRecord, snapshot
-from backend.repositories._errors import driver_errors
+from backend.repositories._errors import DUPLICATE_KEY, driver_errors
 
 Clock = Callable[[], datetime]
 Filter = Mapping[str, Any]
 Sort = Sequence[tuple[str, int]]
 
 MAX_PAGE_SIZE = 100
+#: Documents the relay reads at a time.
+PENDING_BATCH = 100
 
 
 def utcnow() -> datetime:
     # BSON dates hold milliseconds; truncating here keeps stored and returned values equal.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return stored_time(datetime.now(UTC))
+
+
+@overload
+def stored_time(moment: datetime) -> datetime: ...
+@overload
+def stored_time(moment: None) -> None: ...
+def stored_time(moment: datetime | None) -> datetime | None:
+    """A moment as MongoDB stores it: to the millisecond."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class StoredModel(Protocol):
-    id: ObjectId | None
+    # Read-only here, so a collection keyed by a name (`throttles`, `locks`) fits as well.
+    @property
+    def id(self) -> ObjectId | str | None: ...
 
     def to_document(self) -> dict[str, Any]: ...
 
@@ -156,6 +171,31 @@ class Repository[M: StoredModel]:
         document["_id"] = result.inserted_id
         return self._load(document)
 
+    async def create_many(self, items: Sequence[M], *,
+                          audits: Sequence[AuditRecord] | None = None) -> int:
+        """Insert documents in one round trip, each with its audit record when given; one
+        already stored (a unique key taken) is left as it is, so a repeated call stores each
+        once. Returns how many were new."""
+        if not items:
+            return 0
+        documents = []
+        for index, item in enumerate(items):
+            document = self.prepare(item)
+            if audits is not None:
+                document.setdefault("_id", ObjectId())
+                document[OUTBOX_FIELD] = [_entry(audits[index], document)]
+            documents.append(document)
+        with driver_errors(self.collection_name):
+            try:
+                result = await self._collection.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                details = error.details or {}
+                if any(e.get("code") != DUPLICATE_KEY for e in details.get("writeErrors", [])):
+                    raise
+                # Every new document was written; only the ones already stored were refused.
+                return int(details.get("nInserted", 0))
+        return len(result.inserted_ids)
+
     # read ---------------------------------------------------------------------------------
 
     async def get(self, id_: ObjectId | str) -> M:
@@ -171,6 +211,11 @@ class Repository[M: StoredModel]:
 
     async def find_by_id(self, id_: ObjectId) -> M | None:
         return await self._find_one({"_id": id_})
+
+    async def by_idempotency_key(self, key: str) -> M | None:
+        """The document a creating request stored under its Idempotency-Key (collections
+        whose documents carry `idempotency_key`)."""
+        return await self._find_one({"idempotency_key": key})
 
     async def _find_one(self, filter_: Filter) -> M | None:
         with driver_errors(self.collection_name):
@@ -337,22 +382,31 @@ class Repository[M: StoredModel]:
     # the audit outbox ---------------------------------------------------------------------
 
     async def pending_audit(
-        self, *, document_id: Any = None, limit: int = 100
+        self, *, document_id: Any = None, older_than: datetime | None = None,
+        limit: int = PENDING_BATCH,
     ) -> list[PendingAudit]:
-        """Documents whose audit records the relay has not copied yet."""
+        """Documents whose audit records the relay has not copied yet (with one written at
+        or before `older_than`, when given)."""
         query: dict[str, Any] = {f"{OUTBOX_FIELD}.0": {"$exists": True}}
+        if older_than is not None:
+            query[OUTBOX_FIELD] = {"$elemMatch": {"at": {"$lte": older_than}}}
         if document_id is not None:
             query["_id"] = document_id
         with driver_errors(self.collection_name):
             cursor = self._collection.find(query, {OUTBOX_FIELD: 1}, limit=limit)
             return [PendingAudit(raw["_id"], list(raw[OUTBOX_FIELD])) async for raw in cursor]
 
-    async def clear_audit(self, document_id: Any, record_ids: Sequence[ObjectId]) -> None:
-        """Remove relayed records from the outbox; nothing else of the document changes."""
+    async def clear_audit(self, relayed: Mapping[Any, Sequence[ObjectId]]) -> None:
+        """Remove relayed records (by document) from the outboxes, in one round trip; nothing
+        else of the documents changes."""
+        documents = [document_id for document_id, ids in relayed.items() if ids]
+        if not documents:
+            return
+        record_ids = [record_id for ids in relayed.values() for record_id in ids]
         with driver_errors(self.collection_name):
-            await self._collection.update_one(
-                {"_id": document_id},
-                {"$pull": {OUTBOX_FIELD: {"_id": {"$in": list(record_ids)}}}},
+            await self._collection.update_many(
+                {"_id": {"$in": documents}},
+                {"$pull": {OUTBOX_FIELD: {"_id": {"$in": record_ids}}}},
             )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from backend.models.crm_prospects import CrmProspect, ProspectStage
 from backend.repositories._errors import driver_errors
@@ -39,9 +39,32 @@ class CrmProspectRepository(Repository[CrmProspect]):
             sort = (("next_follow_up", ASCENDING),)
         return await self._page(query, sort=sort, page=page, page_size=page_size)
 
-    async def release_conversion(self, prospect_id: ObjectId) -> None:
-        """Give up a conversion claim that did not create its client."""
+    async def claim_conversion(self, prospect_id: ObjectId, *, client_id: ObjectId,
+                               now: datetime) -> CrmProspect | None:
+        """Claim a won, unconverted prospect's conversion for a client to be created under
+        `client_id`, unless an earlier attempt claimed it already; returns the prospect as
+        stored afterwards (None when it does not exist), whose `conversion_client_id` is the
+        id every attempt must use.
+
+        The claim is bookkeeping of the conversion, not a change of the prospect: it moves
+        neither `version` nor `updated_at`, and the conversion's audit record shows it.
+        """
         with driver_errors(self.collection_name):
-            await self._collection.update_one(
-                {"_id": prospect_id, "converted_client_id": None},
-                {"$set": {"converted_at": None}})
+            raw = await self._collection.find_one_and_update(
+                {"_id": prospect_id, "stage": ProspectStage.WON.value,
+                 "converted_client_id": None, "conversion_client_id": None},
+                {"$set": {"conversion_client_id": client_id, "conversion_claimed_at": now}},
+                return_document=ReturnDocument.AFTER)
+            if raw is None:
+                raw = await self._collection.find_one({"_id": prospect_id})
+        return None if raw is None else self._load(raw)
+
+    async def release_conversion(self, prospect_id: ObjectId, *, client_id: ObjectId) -> bool:
+        """Give up a claim whose client could not be created (its e-mail or username is
+        another user's); True when it was released."""
+        with driver_errors(self.collection_name):
+            result = await self._collection.update_one(
+                {"_id": prospect_id, "converted_client_id": None,
+                 "conversion_client_id": client_id},
+                {"$set": {"conversion_client_id": None, "conversion_claimed_at": None}})
+        return result.modified_count == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +10,12 @@ from bson import ObjectId
 from pymongo import DESCENDING
 
 from backend.models._base import OUTBOX_FIELD
-from backend.models.investments import Investment, InvestmentStatus
+from backend.models.investments import INVESTED_STATUSES, Investment, InvestmentStatus
 from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository, check_page
+
+#: Investments whose money is, or is announced to be, in the fund.
+LIVE_IN_FUND = INVESTED_STATUSES | {InvestmentStatus.PENDING}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class InvestmentRepository(Repository[Investment]):
     async def totals_by_fund(self) -> list[dict[str, Any]]:
         """Principal and current value per fund and currency; Decimal128 sums stay exact."""
         return await self._aggregate([
-            {"$match": {"status": {"$in": ["active", "pending"]}}},
+            {"$match": {"status": {"$in": sorted(s.value for s in LIVE_IN_FUND)}}},
             {"$group": {
                 "_id": {"fund_code": "$fund_code", "currency": "$currency"},
                 "principal": {"$sum": "$principal_amount"},
@@ -110,7 +113,8 @@ class InvestmentRepository(Repository[Investment]):
     async def live_on_account(
         self, mt5_account_id: ObjectId, *, first_investment_id: ObjectId | None = None
     ) -> list[Investment]:
-        """The pending and active investments an MT5 account carries, oldest deposit first.
+        """The investments an MT5 account carries (pending, incubating, active or matured),
+        oldest deposit first.
 
         A top-up is a second investment on the same account: the account's `investment_id`
         names only the first one, each investment's `mt5_account_id` names the account. The
@@ -120,6 +124,50 @@ class InvestmentRepository(Repository[Investment]):
         if first_investment_id is not None:
             carried = {"$or": [carried, {"_id": first_investment_id, "mt5_account_id": None}]}
         return await self._find(
-            {**carried, "status": {"$in": [InvestmentStatus.ACTIVE.value,
-                                           InvestmentStatus.PENDING.value]}},
+            {**carried, "status": {"$in": sorted(s.value for s in LIVE_IN_FUND)}},
             sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def on_accounts(self, mt5_account_ids: Sequence[ObjectId], *,
+                          first_investment_ids: Sequence[ObjectId] = ()) -> list[Investment]:
+        """Every investment these accounts carry or carried (all but cancelled ones, which never
+        took money), oldest deposit first, in one round trip: valuation replays them all. The
+        accounts' first investments (`first_investment_ids`) count even while they name no
+        account yet."""
+        if not mt5_account_ids:
+            return []
+        carried: dict[str, Any] = {"mt5_account_id": {"$in": list(mt5_account_ids)}}
+        if first_investment_ids:
+            carried = {"$or": [carried, {"_id": {"$in": list(first_investment_ids)},
+                                         "mt5_account_id": None}]}
+        return await self._find(
+            {**carried, "status": {"$ne": InvestmentStatus.CANCELLED.value}},
+            sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def by_ids(self, investment_ids: Sequence[ObjectId]) -> list[Investment]:
+        """These investments, in one round trip (missing ids are left out)."""
+        if not investment_ids:
+            return []
+        return await self._find({"_id": {"$in": list(investment_ids)}},
+                                sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def of_client(self, client_id: ObjectId) -> list[Investment]:
+        """Every investment of a client but the cancelled ones, oldest deposit first."""
+        return await self._find(
+            {"client_id": client_id, "status": {"$ne": InvestmentStatus.CANCELLED.value}},
+            sort=(("deposit_date", 1), ("investment_id", 1)))
+
+    async def in_funds(self, fund_codes: Sequence[str] | None = None) -> list[Investment]:
+        """Every investment of these funds (all funds when None) but the cancelled ones."""
+        query: dict[str, Any] = {"status": {"$ne": InvestmentStatus.CANCELLED.value}}
+        if fund_codes is not None:
+            query["fund_code"] = {"$in": list(fund_codes)}
+        return await self._find(query, sort=(("fund_code", 1), ("deposit_date", 1),
+                                             ("investment_id", 1)))
+
+    async def in_statuses(self, statuses: Iterable[InvestmentStatus]) -> list[Investment]:
+        """Every investment under the money engine (with a terms version) in one of
+        `statuses`, oldest deposit first. Investments recorded before the engine wait for the
+        migration m20261130120000 and are left out."""
+        return await self._find({"status": {"$in": sorted(s.value for s in statuses)},
+                                 "terms_version": {"$ne": None}},
+                                sort=(("deposit_date", 1), ("investment_id", 1)))

@@ -31,9 +31,9 @@ def new_owner() -> str:
     return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-# A lock's `_id` is its name, a string, where the base's model protocol expects an ObjectId;
-# the base's by-ObjectId methods (get, update, delete) are not used on locks.
-class LockRepository(Repository[Lock]):  # type: ignore[type-var]
+# A lock's `_id` is its name, a string; the base's by-ObjectId methods (get, update, delete)
+# are not used on locks.
+class LockRepository(Repository[Lock]):
     collection_name = "locks"
     model = Lock
     versioned = False

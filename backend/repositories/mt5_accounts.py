@@ -35,6 +35,21 @@ class Mt5AccountRepository(Repository[Mt5Account]):
     async def for_client(self, client_id: ObjectId) -> list[Mt5Account]:
         return await self._find({"client_id": client_id}, sort=(("fund_code", 1),))
 
+    async def carrying(self, *, account_ids: list[ObjectId],
+                       investment_ids: list[ObjectId]) -> list[Mt5Account]:
+        """The accounts with these ids, or whose first investment is one of these, in one
+        round trip."""
+        if not account_ids and not investment_ids:
+            return []
+        return await self._find({"$or": [{"_id": {"$in": account_ids}},
+                                         {"investment_id": {"$in": investment_ids}}]},
+                                sort=(("account_id", 1),))
+
+    async def in_funds(self, fund_codes: list[str] | None = None) -> list[Mt5Account]:
+        """The accounts of these funds (every fund when None), by fund then account id."""
+        query: dict[str, Any] = {} if fund_codes is None else {"fund_code": {"$in": fund_codes}}
+        return await self._find(query, sort=(("fund_code", 1), ("account_id", 1)))
+
     async def for_client_fund(self, client_id: ObjectId, fund_code: str) -> Mt5Account | None:
         return await self._find_one({"client_id": client_id, "fund_code": fund_code})
 

@@ -13,7 +13,7 @@ from pymongo import UpdateOne
 
 from backend.models.mt5_deals import DealType, Mt5Deal
 from backend.repositories._errors import driver_errors
-from backend.repositories.base import Repository
+from backend.repositories.base import Page, Repository
 
 #: Deals per bulk write: one round trip each, however many deals an account has.
 BATCH = 1000
@@ -50,3 +50,10 @@ class Mt5DealRepository(Repository[Mt5Deal]):
         return await self._find(
             {"mt5_account_id": {"$in": list(account_ids)}, "deal_type": DealType.BALANCE.value},
             sort=(("time", 1), ("ticket", 1)))
+
+    async def page_of(self, account_id: ObjectId, *, page: int = 1,
+                      page_size: int = 50) -> Page[Mt5Deal]:
+        """An account's stored deals, newest first."""
+        return await self._page({"mt5_account_id": account_id},
+                                sort=(("time", -1), ("ticket", -1)), page=page,
+                                page_size=page_size)

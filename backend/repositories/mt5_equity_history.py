@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+
 from backend.errors import DuplicateEntity
 from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.repositories._errors import driver_errors
-from backend.repositories.base import Repository
+from backend.repositories.base import Page, Repository
 
 
 class Mt5EquityHistoryRepository(Repository[Mt5EquityPoint]):
@@ -32,3 +37,28 @@ class Mt5EquityHistoryRepository(Repository[Mt5EquityPoint]):
         except DuplicateEntity:
             return False
         return True
+
+    async def of_accounts(self, account_ids: Sequence[ObjectId]) -> list[Mt5EquityPoint]:
+        """Every daily point of these accounts in one round trip, by account then day."""
+        if not account_ids:
+            return []
+        return await self._find({"mt5_account_id": {"$in": list(account_ids)}},
+                                sort=(("mt5_account_id", ASCENDING), ("day", ASCENDING)))
+
+    async def latest_of_accounts(self, account_ids: Sequence[ObjectId]
+                                 ) -> dict[ObjectId, Mt5EquityPoint]:
+        """Each account's latest daily point, in one round trip."""
+        if not account_ids:
+            return {}
+        rows = await self._aggregate([
+            {"$match": {"mt5_account_id": {"$in": list(account_ids)}}},
+            {"$sort": {"mt5_account_id": 1, "day": -1}},
+            {"$group": {"_id": "$mt5_account_id", "point": {"$first": "$$ROOT"}}},
+        ])
+        return {row["_id"]: self._load(row["point"]) for row in rows}
+
+    async def page_of(self, account_id: ObjectId, *, page: int = 1,
+                      page_size: int = 50) -> Page[Mt5EquityPoint]:
+        """An account's equity history, newest day first."""
+        return await self._page({"mt5_account_id": account_id}, sort=(("day", DESCENDING),),
+                                page=page, page_size=page_size)

@@ -1,19 +1,17 @@
-"""Users: creation with bcrypt, authentication with lockout, search, statistics, KYC/AML."""
+"""Users: lookups, search, statistics, and the account's sign-in counter and lock."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 
-from backend.errors import AccountLocked, AuthenticationFailed
 from backend.models.users import User, UserType
 from backend.repositories._errors import driver_errors
 from backend.repositories.base import Page, Repository
-from backend.security.passwords import DummyHash, verify_password
 
 
 class UserRepository(Repository[User]):
@@ -25,6 +23,10 @@ class UserRepository(Repository[User]):
         key = login.strip().lower()
         field = "email" if "@" in key else "username"
         return await self._find_one({field: key})
+
+    async def converted_from(self, prospect_id: ObjectId) -> User | None:
+        """The client a prospect's conversion created (unique: `source_prospect_id`)."""
+        return await self._find_one({"source_prospect_id": prospect_id})
 
     async def by_type(self, user_type: UserType, *, active_only: bool = True) -> list[User]:
         query: dict[str, Any] = {"user_type": user_type.value}
@@ -97,33 +99,14 @@ class UserRepository(Repository[User]):
             ],
         }
 
-    async def authenticate(
-        self,
-        login: str,
-        password: str,
-        *,
-        now: datetime,
-        dummy_hash: DummyHash,
-        max_failures: int,
-        lockout: timedelta,
-    ) -> User:
-        """The user whose credentials these are, with failed attempts counted.
-
-        `max_failures` consecutive failures lock the account for `lockout`; a success resets the
-        counter. An unknown login is checked against a dummy hash so it costs the same time.
-
-        Each attempt reserves its place in the count before the password is checked, so
-        parallel guesses cannot outrun the limit: once `max_failures` attempts are in flight or
-        failed, further ones are refused without a password check.
-        """
-        user = await self.by_login(login)
-        if user is None:
-            await verify_password(password, await dummy_hash.value())
-            raise AuthenticationFailed("the login or password is wrong",
-                                       code="INVALID_CREDENTIALS")
+    async def reserve_sign_in_attempt(self, user: User, *, max_failures: int,
+                                      now: datetime) -> int | None:
+        """Count a sign-in attempt against the account before its password is checked; the
+        new count, or None while the account is locked or `max_failures` attempts are already
+        in flight or failed. A lock that has run out starts a fresh count (once, whoever
+        gets here first)."""
         with driver_errors(self.collection_name):
             if user.locked_until is not None and user.locked_until <= now:
-                # The lock has run out: a fresh count starts (only once, whoever gets here).
                 await self._collection.update_one(
                     {"_id": user.id, "locked_until": user.locked_until},
                     {"$set": {"failed_login_attempts": 0, "locked_until": None}})
@@ -133,28 +116,29 @@ class UserRepository(Repository[User]):
                 {"$inc": {"failed_login_attempts": 1}},
                 return_document=ReturnDocument.AFTER,
             )
-        if reserved is None:
-            current = await self._find_one({"_id": user.id})
-            locked_until = current.locked_until if current else None
-            raise AccountLocked(
-                "the account is locked after too many failed sign-ins",
-                details={"locked_until": locked_until.isoformat() if locked_until else None},
-            )
-        if not await verify_password(password, user.password_hash):
-            if reserved["failed_login_attempts"] >= max_failures:
-                with driver_errors(self.collection_name):
-                    await self._collection.update_one(
-                        {"_id": user.id, "locked_until": None},
-                        {"$set": {"locked_until": now + lockout}})
-            raise AuthenticationFailed("the login or password is wrong",
-                                       code="INVALID_CREDENTIALS")
-        if not user.is_active:
-            raise AuthenticationFailed("the account is deactivated", code="ACCOUNT_INACTIVE")
+        return None if reserved is None else int(reserved["failed_login_attempts"])
+
+    async def lock_sign_in(self, user_id: ObjectId, *, until: datetime) -> bool:
+        """Lock the account's sign-in until `until`; True only for the call that locked it."""
+        with driver_errors(self.collection_name):
+            result = await self._collection.update_one(
+                {"_id": user_id, "locked_until": None}, {"$set": {"locked_until": until}})
+        return result.modified_count == 1
+
+    async def clear_sign_in_failures(self, user_id: ObjectId) -> None:
+        """A password proven right: the account's failure count starts again."""
+        with driver_errors(self.collection_name):
+            await self._collection.update_one(
+                {"_id": user_id, "failed_login_attempts": {"$gt": 0}},
+                {"$set": {"failed_login_attempts": 0}})
+
+    async def record_sign_in(self, user_id: ObjectId, *, now: datetime) -> User | None:
+        """A successful sign-in: the failure count starts again and the time is kept."""
         with driver_errors(self.collection_name):
             raw = await self._collection.find_one_and_update(
-                {"_id": user.id},
+                {"_id": user_id},
                 {"$set": {"failed_login_attempts": 0, "locked_until": None,
                           "last_login_at": now}},
                 return_document=ReturnDocument.AFTER,
             )
-        return self._load(raw) if raw else user
+        return None if raw is None else self._load(raw)

@@ -3,6 +3,10 @@
 bcrypt reads at most 72 bytes. Passwords up to 128 characters are accepted and never truncated:
 they are first reduced to a fixed-length digest (HMAC-free SHA-256, base64, 44 bytes) so every
 character counts. The digest is base64 so it contains no NUL byte, which bcrypt would stop at.
+
+Users migrated from the old system (`validate-data --fix`) keep that system's hash: plain bcrypt
+over the password's UTF-8 bytes, of which bcrypt read the first 72. `verify_legacy_password`
+checks that form; the services replace it with the current one at the first sign-in.
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ def verify_password_sync(password: str, password_hash: str) -> bool:
         return False
 
 
+def verify_legacy_password_sync(password: str, password_hash: str) -> bool:
+    # The old system's bcrypt silently read only the first 72 bytes; today's refuses more.
+    try:
+        return bcrypt.checkpw(password.encode("utf-8")[:72], password_hash.encode())
+    except ValueError:
+        return False
+
+
 async def hash_password(password: str, *, rounds: int) -> str:
     check_password_policy(password)
     return await asyncio.to_thread(hash_password_sync, password, rounds)
@@ -49,6 +61,10 @@ async def hash_password(password: str, *, rounds: int) -> str:
 
 async def verify_password(password: str, password_hash: str) -> bool:
     return await asyncio.to_thread(verify_password_sync, password, password_hash)
+
+
+async def verify_legacy_password(password: str, password_hash: str) -> bool:
+    return await asyncio.to_thread(verify_legacy_password_sync, password, password_hash)
 
 
 class DummyHash:

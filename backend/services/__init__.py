@@ -7,14 +7,20 @@ from backend.funds import FundCatalog, default_catalog
 from backend.repositories.base import Clock, utcnow
 from backend.repositories.registry import Repositories
 from backend.security.crypto import FieldCipher
+from backend.services.account_security import AccountSecurityService
 from backend.services.audit import Actor, AuditTrail
 from backend.services.auth import AuthService
+from backend.services.contracts import ContractService
 from backend.services.crm import CrmService
 from backend.services.documents import DocumentService
+from backend.services.fund_overview import FundOverviewService
 from backend.services.investments import InvestmentService
 from backend.services.mt5_accounts import Mt5AccountService
 from backend.services.reconciliation import ReconciliationService
+from backend.services.sign_in_guard import SignInGuard
+from backend.services.statements import StatementService
 from backend.services.users import UserService
+from backend.services.valuation import ValuationService
 from backend.settings import Settings
 
 __all__ = ["Actor", "Services"]
@@ -40,11 +46,22 @@ class Services:
         self.audit = AuditTrail(repos.audit_log, clock=clock)
         self.audit.watch(repos.users, repos.investments, repos.mt5_accounts, repos.prospects,
                          repos.documents, repos.google_sessions)
-        self.users = UserService(repos, settings, self.audit, clock=clock)
-        self.auth = AuthService(repos, settings, clock=clock)
+        self.sign_in_guard = SignInGuard(repos, settings, self.audit, clock=clock)
+        self.users = UserService(repos, settings, self.audit, clock=clock,
+                                 guard=self.sign_in_guard)
+        self.auth = AuthService(repos, settings, clock=clock, audit=self.audit,
+                                guard=self.sign_in_guard)
+        self.account_security = AccountSecurityService(repos, settings, self.audit,
+                                                       self.sign_in_guard, clock=clock)
         self.mt5 = Mt5AccountService(repos, self.audit, clock=clock)
+        self.valuation = ValuationService(repos, self.funds, clock=clock)
+        self.contracts = ContractService(repos, self.funds, self.audit, clock=clock,
+                                         valuation=self.valuation)
         self.investments = InvestmentService(repos, self.funds, self.audit, self.mt5,
-                                             clock=clock)
+                                             self.contracts, clock=clock)
         self.crm = CrmService(repos, self.audit, self.users, clock=clock)
         self.documents = DocumentService(repos, settings, self.audit, clock=clock)
         self.reconciliation = ReconciliationService(repos)
+        self.fund_overview = FundOverviewService(repos, self.valuation, self.funds, clock=clock)
+        self.statements = StatementService(repos, self.valuation,
+                                           fund_manager=settings.fund_manager_name, clock=clock)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from bson import ObjectId
@@ -27,6 +29,7 @@ from backend.models.users import User
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
+from backend.services.idempotency import Created, create_once
 from backend.settings import Settings
 
 ALLOWED_MIME_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
@@ -35,6 +38,53 @@ _MAGIC = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
 }
+#: The file-name extensions each accepted type may carry; the first is added to a bare name.
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+}
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME = 120
+
+
+def safe_filename(name: str) -> str:
+    """A file name reduced to `[A-Za-z0-9._-]`: the last path part, accents folded to their
+    letter (NFKD), every other character (controls, bidi overrides, spaces, quotes, other
+    scripts) dropped or turned into `_`, no leading dot, at most 120 characters."""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    folded = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE_RUN.sub("_", folded)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")
+    if len(cleaned) > _MAX_NAME:
+        stem, dot, extension = cleaned.rpartition(".")
+        keep = _MAX_NAME - len(dot + extension)
+        cleaned = (stem[:keep] + dot + extension) if dot and keep > 0 else cleaned[:_MAX_NAME]
+    return cleaned or "document"
+
+
+def sniff(content: bytes) -> str | None:
+    """The accepted type the content really is, by its first bytes."""
+    for mime_type, signatures in _MAGIC.items():
+        if content.startswith(signatures):
+            return mime_type
+    return None
+
+
+def upload_name(filename: str, mime_type: str) -> str:
+    """The name a new upload is stored under: safe ASCII, with an extension that matches the
+    sniffed type (added when the name has none; a different one is refused)."""
+    name = safe_filename(filename)
+    stem, dot, extension = name.rpartition(".")
+    allowed = EXTENSIONS[mime_type]
+    if not dot or not stem:
+        return name + allowed[0]
+    if "." + extension.lower() not in allowed:
+        raise UnsupportedMediaType(
+            f"the file name ends in .{extension}, but the content is {mime_type}",
+            code="EXTENSION_MISMATCH",
+            details={"extension": extension, "allowed": list(allowed)})
+    return name
 
 
 class DocumentService:
@@ -60,7 +110,7 @@ class DocumentService:
         if mime_type not in ALLOWED_MIME_TYPES:
             raise UnsupportedMediaType("only PDF, JPEG and PNG files are accepted",
                                        details={"allowed": sorted(ALLOWED_MIME_TYPES)})
-        if not content.startswith(_MAGIC[mime_type]):
+        if sniff(content) != mime_type:
             raise UnsupportedMediaType("the file content does not match its declared type",
                                        code="MEDIA_TYPE_MISMATCH")
 
@@ -94,22 +144,41 @@ class DocumentService:
 
     async def upload(self, user: User, *, document_type: DocumentType, filename: str,
                      mime_type: str, content: bytes) -> KycDocument:
-        self._check(content, mime_type)
-        digest = hashlib.sha256(content).hexdigest()
-        safe_name = Path(filename or "upload").name[:200] or "upload"
-        key = await self._store(content, safe_name)
-        now = self.clock()
-        document = KycDocument(
-            user_id=user.id, document_type=document_type, storage=self.storage,
-            storage_key=key, original_filename=safe_name, sha256=digest,
-            size_bytes=len(content), mime_type=mime_type,
-            verification_status=VerificationStatus.PENDING,
-            created_at=now, updated_at=now, version=1,
-        )
+        return (await self.upload_once(user, document_type=document_type, filename=filename,
+                                       mime_type=mime_type, content=content)).item
 
-        return await self.audit.create(self.repo, document,
-                                       actor=Actor.user(user.id, user.user_type),
-                                       action="document.upload", entity_type="document")
+    async def upload_once(self, user: User, *, document_type: DocumentType, filename: str,
+                          mime_type: str, content: bytes,
+                          idempotency_key: str | None = None) -> Created[KycDocument]:
+        """Store an upload once per Idempotency-Key (see `backend/services/idempotency.py`):
+        a repeated key finds the first document before any content is stored again. A key is
+        the uploader's own: another user's key is refused, never answered with their file."""
+        self._check(content, mime_type)
+        safe_name = upload_name(filename, mime_type)
+        digest = hashlib.sha256(content).hexdigest()
+
+        async def build() -> KycDocument:
+            key = await self._store(content, safe_name)
+            now = self.clock()
+            return KycDocument(
+                user_id=user.id, document_type=document_type, storage=self.storage,
+                storage_key=key, original_filename=safe_name, sha256=digest,
+                size_bytes=len(content), mime_type=mime_type,
+                verification_status=VerificationStatus.PENDING,
+                idempotency_key=idempotency_key, created_at=now, updated_at=now, version=1,
+            )
+
+        def same(document: KycDocument) -> bool:
+            return (document.user_id, document.document_type, document.sha256,
+                    document.mime_type) == (user.id, document_type, digest, mime_type)
+
+        def name(document: KycDocument) -> dict[str, str]:
+            return {"document_id": str(document.id)} if document.user_id == user.id else {}
+
+        return await create_once(
+            self.audit, self.repo, build, key=idempotency_key, same=same, what="document",
+            name=name, actor=Actor.user(user.id, user.user_type), action="document.upload",
+            entity_type="document")
 
     async def download(self, document: KycDocument) -> bytes:
         content = await self._load(document)

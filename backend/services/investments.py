@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +14,13 @@ from backend.errors import (
     Conflict,
     DuplicateEntity,
     InvalidData,
+    NotFound,
     TransitionNotAllowed,
     VersionConflict,
 )
 from backend.funds import FundCatalog
 from backend.models.investments import (
+    INVESTED_STATUSES,
     Investment,
     InvestmentCreate,
     InvestmentStatus,
@@ -26,18 +28,29 @@ from backend.models.investments import (
 )
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate
 from backend.models.users import AmlStatus, KycStatus, User, UserType
+from backend.money.schedule import contract_dates, lifecycle_state_on
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.investments import InvestmentFilter
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
+from backend.services.contracts import ContractService
 from backend.services.mt5_accounts import Mt5AccountService
 
+_S = InvestmentStatus
+#: The moves an admin makes through the status route. Confirming a pending investment names
+#: `incubating` (or `active`); the investment then takes the state its dates give. The later
+#: moves (incubating -> active -> matured -> closed) are the lifecycle pass's and the
+#: principal's payout's, never an admin's. An investment entered by mistake is cancelled with
+#: a reason, which cancels its open schedule items and reverses its subscription in the ledger
+#: (refused once anything was paid out).
 STATUS_TRANSITIONS: dict[InvestmentStatus, frozenset[InvestmentStatus]] = {
-    InvestmentStatus.PENDING: frozenset({InvestmentStatus.ACTIVE, InvestmentStatus.CANCELLED}),
-    # An active investment entered by mistake is cancelled (with a reason), never "redeemed".
-    InvestmentStatus.ACTIVE: frozenset({InvestmentStatus.REDEEMED, InvestmentStatus.CANCELLED}),
-    InvestmentStatus.REDEEMED: frozenset(),
-    InvestmentStatus.CANCELLED: frozenset(),
+    _S.PENDING: frozenset({_S.INCUBATING, _S.ACTIVE, _S.CANCELLED}),
+    _S.INCUBATING: frozenset({_S.CANCELLED}),
+    _S.ACTIVE: frozenset({_S.CANCELLED}),
+    _S.MATURED: frozenset(),
+    _S.CLOSED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REDEEMED: frozenset(),
 }
 
 
@@ -59,7 +72,9 @@ def new_investment_id(day: datetime) -> str:
 
 class InvestmentService:
     def __init__(self, repos: Repositories, funds: FundCatalog, audit: AuditTrail,
-                 mt5: Mt5AccountService, *, clock: Clock = utcnow) -> None:
+                 mt5: Mt5AccountService, contracts: ContractService, *,
+                 clock: Clock = utcnow) -> None:
+        self.contracts = contracts
         self.funds = funds
         self.audit = audit
         self.clock = clock
@@ -97,6 +112,7 @@ class InvestmentService:
             raise Conflict("this Idempotency-Key was used for a different investment",
                            code="IDEMPOTENCY_KEY_REUSED",
                            details={"investment_id": existing.investment_id})
+        await self._open(existing, actor=Actor.system())
         return CreatedInvestment(existing, created=False)
 
     async def create(
@@ -117,7 +133,9 @@ class InvestmentService:
             replay = await self._replay(idempotency_key, data)
             if replay:
                 return replay
-        self.funds.check_subscription(data.fund_code, data.principal_amount, data.currency)
+        terms = self.funds.check_subscription(
+            data.fund_code, data.principal_amount, data.currency, on=data.deposit_date,
+            invitation_reason=data.invitation_reason)
         if data.deposit_date > self.clock().date():
             raise InvalidData("the deposit date is in the future", code="DEPOSIT_DATE_IN_FUTURE",
                               details={"deposit_date": data.deposit_date.isoformat()})
@@ -129,6 +147,8 @@ class InvestmentService:
             raise InvalidData("the MT5 account must be the client's, for the same fund",
                                   code="MT5_ACCOUNT_MISMATCH")
         now = self.clock()
+        dates = contract_dates(terms, data.deposit_date)
+        confirmed = data.deposit_received
         investment = Investment(
             id=ObjectId(),
             investment_id=new_investment_id(now),
@@ -137,7 +157,12 @@ class InvestmentService:
             principal_amount=data.principal_amount,
             currency=data.currency,
             deposit_date=deposit_day(data.deposit_date),
-            status=InvestmentStatus.ACTIVE,
+            terms_version=terms.terms_version,
+            incubation_end_date=deposit_day(dates.incubation_end_date) if confirmed else None,
+            maturity_date=deposit_day(dates.maturity_date) if confirmed else None,
+            invitation_reason=data.invitation_reason,
+            status=(InvestmentStatus(lifecycle_state_on(dates, now.date()).value)
+                    if confirmed else InvestmentStatus.PENDING),
             current_value=data.principal_amount,
             gain_amount=Decimal("0"),
             return_pct=Decimal("0"),
@@ -183,7 +208,14 @@ class InvestmentService:
             await self.repo.withdraw_unaudited(created.id)  # type: ignore[arg-type]
             raise
         await self.audit.deliver(self.repo, created.id)
+        await self._open(created, actor=actor)
         return CreatedInvestment(created, created=True)
+
+    async def _open(self, investment: Investment, *, actor: Actor) -> None:
+        """The contract of a confirmed investment: its schedule and its subscription, keyed
+        so that a repeat (the same request retried after a fault) completes what is missing."""
+        if investment.status in INVESTED_STATUSES:
+            await self.contracts.open_contract(investment, actor=actor)
 
     async def _link(self, mapping: Mt5Account, investment: Investment, *, actor: Actor) -> None:
         """Point an unlinked MT5 mapping at its first investment, with its own audit record;
@@ -199,9 +231,17 @@ class InvestmentService:
     async def get(self, id_: ObjectId | str) -> Investment:
         return await self.repo.get(id_)
 
+    async def get_for_client(self, id_: ObjectId | str, client_id: ObjectId) -> Investment:
+        """A client's own investment; someone else's is answered as missing, so ids cannot be
+        probed."""
+        investment = await self.repo.get(id_)
+        if investment.client_id != client_id:
+            raise NotFound("no such investment", details={"id": str(id_)})
+        return investment
+
     async def set_status(self, id_: ObjectId | str, status: InvestmentStatus, *, actor: Actor,
-                         reason: str | None = None,
-                         expected_version: int | None = None) -> Investment:
+                         reason: str | None = None, expected_version: int | None = None,
+                         deposit_date: date | None = None) -> Investment:
         current = await self.repo.get(id_)
         if status is InvestmentStatus.CANCELLED and not reason:
             raise InvalidData("a cancellation needs a reason", code="REASON_REQUIRED")
@@ -211,19 +251,40 @@ class InvestmentService:
                 details={"from": current.status.value, "to": status.value,
                          "allowed": sorted(s.value for s in STATUS_TRANSITIONS[current.status])})
         changes: dict[str, Any] = {"status": status.value, "status_reason": reason}
-        if status is InvestmentStatus.REDEEMED:
-            changes["redeemed_at"] = self.clock()
         if status is InvestmentStatus.CANCELLED:
+            assert reason is not None
             changes["cancelled_at"] = self.clock()
-        return await self.audit.update(
+            if current.status in INVESTED_STATUSES:
+                await self.contracts.cancel_contract(current, actor=actor, reason=reason)
+        else:
+            changes.update(self._confirmation(current, deposit_date))
+            status = InvestmentStatus(changes["status"])
+        updated = await self.audit.update(
             self.repo, current, changes, actor=actor,
             action=f"investment.status.{status.value}", entity_type="investment", reason=reason,
             expected_version=expected_version, entity_id=lambda inv: inv.investment_id)
+        await self._open(updated, actor=actor)
+        return updated
+
+    def _confirmation(self, current: Investment, deposit_date: date | None) -> dict[str, Any]:
+        """A pending investment's deposit has arrived: its dates, terms and state."""
+        day = deposit_date or current.deposit_date.date()
+        if day > self.clock().date():
+            raise InvalidData("the deposit date is in the future", code="DEPOSIT_DATE_IN_FUTURE",
+                              details={"deposit_date": day.isoformat()})
+        terms = self.funds.terms_on(current.fund_code, day)
+        dates = contract_dates(terms, day)
+        return {"status": lifecycle_state_on(dates, self.clock().date()).value,
+                "deposit_date": deposit_day(day), "terms_version": terms.terms_version,
+                "incubation_end_date": deposit_day(dates.incubation_end_date),
+                "maturity_date": deposit_day(dates.maturity_date)}
 
     async def update_performance(self, investment: Investment, current_value: Decimal, *,
-                                 at: datetime) -> Investment:
-        """Current value, gain and return from MT5 equity. Valuations are not audited one by
-        one (they come every sync); the equity history keeps them."""
+                                 at: datetime, units: Decimal | None = None,
+                                 awaiting_deposit: bool | None = None) -> Investment:
+        """Current value, gain and return from the valuation of its MT5 account, with the units
+        held and whether its deposit is awaited. Valuations are not audited one by one (they
+        come every sync); the equity history, deals and ledger they come from are kept."""
         # An account can show negative equity; the investment is then worth nothing, and its
         # gain and return say so consistently.
         value = max(current_value, Decimal("0"))
@@ -231,7 +292,8 @@ class InvestmentService:
         return await self.repo.update(
             investment.id,  # type: ignore[arg-type]
             {"current_value": value, "gain_amount": gain,
-             "return_pct": return_pct, "performance_updated_at": at},
+             "return_pct": return_pct, "performance_updated_at": at, "units": units,
+             "awaiting_deposit": awaiting_deposit},
             expected_version=investment.version)
 
     async def list_with_client_names(

@@ -8,10 +8,13 @@ from bson import ObjectId
 
 from backend.errors import InvalidData
 from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate, Mt5AccountUpdate, SyncStatus
+from backend.models.mt5_deals import Mt5Deal
+from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.models.users import UserType
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
+from backend.services.idempotency import Created, create_once
 
 
 class Mt5AccountService:
@@ -21,8 +24,10 @@ class Mt5AccountService:
         self.audit = audit
         self.repo = repos.mt5_accounts
         self.users = repos.users
+        self.deals = repos.deals
+        self.equity = repos.equity
 
-    def build(self, data: Mt5AccountCreate) -> Mt5Account:
+    def build(self, data: Mt5AccountCreate, *, idempotency_key: str | None = None) -> Mt5Account:
         now = self.clock()
         return Mt5Account(
             account_id=data.account_id,
@@ -36,6 +41,7 @@ class Mt5AccountService:
             currency=data.currency,
             is_active=True,
             sync_status=SyncStatus.NEVER_SYNCED,
+            idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
             version=1,
@@ -47,13 +53,28 @@ class Mt5AccountService:
             raise InvalidData("the MT5 account must belong to an existing client",
                               code="CLIENT_NOT_FOUND", details={"client_id": str(client_id)})
 
-    async def create_mapping(self, data: Mt5AccountCreate, *, actor: Actor,
-                             deliver: bool = True) -> Mt5Account:
-        await self._check_client(data.client_id)
-        account = self.build(data)
-        return await self.audit.create(self.repo, account, actor=actor,
-                                       action="mt5_account.create", entity_type="mt5_account",
-                                       deliver=deliver)
+    async def create_mapping(self, data: Mt5AccountCreate, *, actor: Actor) -> Mt5Account:
+        return (await self.create_mapping_once(data, actor=actor)).item
+
+    async def create_mapping_once(self, data: Mt5AccountCreate, *, actor: Actor,
+                                  idempotency_key: str | None = None) -> Created[Mt5Account]:
+        """Map an account once per Idempotency-Key (see `backend/services/idempotency.py`)."""
+
+        async def build() -> Mt5Account:
+            await self._check_client(data.client_id)
+            return self.build(data, idempotency_key=idempotency_key)
+
+        def same(account: Mt5Account) -> bool:
+            return (account.account_id, account.client_id, account.fund_code,
+                    account.investment_id, account.mt5_login, account.broker_code,
+                    account.server, account.currency) == (
+                data.account_id, data.client_id, data.fund_code, data.investment_id,
+                data.mt5_login, data.broker_code, data.server, data.currency)
+
+        return await create_once(
+            self.audit, self.repo, build, key=idempotency_key, same=same, what="MT5 mapping",
+            name=lambda account: {"account_id": account.account_id}, actor=actor,
+            action="mt5_account.create", entity_type="mt5_account")
 
     async def add_mapping(self, account: Mt5Account, *, actor: Actor) -> Mt5Account:
         """Store a mapping built by `build` (the caller checked its client)."""
@@ -84,3 +105,17 @@ class Mt5AccountService:
         return await self.audit.update(self.repo, current, changes, actor=actor,
                                        action="mt5_account.update", entity_type="mt5_account",
                                        expected_version=data.version)
+
+    async def equity_history(self, id_: ObjectId | str, *, page: int = 1,
+                             page_size: int = 50) -> Page[Mt5EquityPoint]:
+        """The account's stored daily equity points, newest day first."""
+        account = await self.repo.get(id_)
+        assert account.id is not None
+        return await self.equity.page_of(account.id, page=page, page_size=page_size)
+
+    async def deal_history(self, id_: ObjectId | str, *, page: int = 1,
+                           page_size: int = 50) -> Page[Mt5Deal]:
+        """The account's stored deals, newest first."""
+        account = await self.repo.get(id_)
+        assert account.id is not None
+        return await self.deals.page_of(account.id, page=page, page_size=page_size)

@@ -3,12 +3,16 @@ per client and fund.
 
 Amounts are compared exactly, in Decimal and in the same currency. Within one client and fund:
 
-- each investment (pending, active or redeemed; cancelled ones never took money) is matched to
-  one MT5 deposit of exactly its principal, the deposit closest to its deposit date first;
+- each investment (any but a cancelled one, which never took money) is matched to
+  one MT5 deposit of exactly its principal, the deposit closest to its deposit date first
+  (`backend.money.accounts.pair_deposits`, the rule valuation uses to issue units);
 - a deposit left without an investment is an `unrecorded_deposit` break;
-- an investment left without a deposit is a `missing_deposit` break (its account, if any);
-- a withdrawal is matched to a redeemed investment whose final value is exactly the amount
-  withdrawn; one left unmatched is an `unrecorded_withdrawal` break.
+- an investment left without a deposit is a `missing_deposit` break (its account, if any),
+  except a pending one, whose money is announced and awaited;
+- a withdrawal is matched to a closed (or legacy redeemed) investment whose final value is
+  exactly the amount withdrawn; one left unmatched is an `unrecorded_withdrawal` break.
+  Payouts of interest are withdrawals too; matching them with the ledger's payout entries is
+  the valuation work's, not done here yet.
 
 Balance deals are read from `mt5_deals`, so reconciliation sees what the last sync stored.
 """
@@ -26,11 +30,14 @@ from bson import ObjectId
 
 from backend.models.investments import Investment, InvestmentStatus
 from backend.models.mt5_accounts import Mt5Account
+from backend.money.accounts import AccountInvestment, DepositDeal, pair_deposits
 from backend.repositories.investments import InvestmentFilter
 from backend.repositories.registry import Repositories
 
-_RECONCILED_STATUSES = (InvestmentStatus.PENDING, InvestmentStatus.ACTIVE,
-                        InvestmentStatus.REDEEMED)
+#: Every investment but a cancelled one (which never took money) is expected in MT5.
+_RECONCILED_STATUSES = tuple(s for s in InvestmentStatus if s is not InvestmentStatus.CANCELLED)
+#: Investments whose money went back to the client.
+_REPAID_STATUSES = frozenset({InvestmentStatus.CLOSED, InvestmentStatus.REDEEMED})
 
 
 class BreakKind(StrEnum):
@@ -120,14 +127,19 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
     withdrawals = [d for d in deals if d.amount < 0]
     found: list[ReconciliationBreak] = []
     # Tickets are unique per account only, and a client's fund can span two accounts.
-    used: set[tuple[str, int]] = set()
+    paired = pair_deposits(
+        [AccountInvestment(key=i.investment_id, principal=i.principal_amount,
+                           currency=i.currency, deposit_date=i.deposit_date)
+         for i in investments],
+        [DepositDeal(key=d.key, ticket=d.ticket, time=d.time, amount=d.amount,
+                     currency=d.currency) for d in deposits])
+    used = {deal.key for deal in paired.values()}
     for investment in investments:
         principal = investment.principal_amount
-        candidates = [d for d in deposits if d.key not in used and d.amount == principal
-                      and d.currency == investment.currency]
-        if candidates:
-            day = investment.deposit_date
-            used.add(min(candidates, key=lambda d: (abs(d.time - day), d.ticket)).key)
+        if investment.investment_id in paired:
+            continue
+        if investment.status is InvestmentStatus.PENDING:
+            # Money announced, not received yet: its deposit is awaited, not missing.
             continue
         account = accounts[0] if len(accounts) == 1 else None
         found.append(ReconciliationBreak(
@@ -149,7 +161,7 @@ def _reconcile(key: tuple[ObjectId, str], deals: list[_Deal], investments: list[
             deal_time=deal.time,
             message=(f"MT5 deposit {deal.ticket} of {deal.amount} {deal.currency} on "
                      f"{deal.account_id} is not recorded by any investment")))
-    redeemed = [i for i in investments if i.status is InvestmentStatus.REDEEMED]
+    redeemed = [i for i in investments if i.status in _REPAID_STATUSES]
     matched: set[Any] = set()
     for deal in withdrawals:
         match = next((i for i in redeemed if i.id not in matched

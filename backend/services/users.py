@@ -8,9 +8,9 @@ from typing import Any
 from bson import ObjectId
 
 from backend.errors import (
-    AuthenticationFailed,
     InvalidData,
     PermissionDenied,
+    SignInRefused,
     TransitionNotAllowed,
 )
 from backend.models.users import (
@@ -24,8 +24,10 @@ from backend.models.users import (
 )
 from backend.repositories.base import Clock, Page, utcnow
 from backend.repositories.registry import Repositories
-from backend.security.passwords import check_password_policy, hash_password, verify_password
+from backend.security.passwords import check_password_policy, hash_password
 from backend.services.audit import Actor, AuditTrail
+from backend.services.idempotency import Created, create_once
+from backend.services.sign_in_guard import SignInGuard
 from backend.settings import Settings
 
 #: The review moves a compliance officer may make. A decision is never "re-decided" in place:
@@ -53,21 +55,53 @@ def new_user_id() -> str:
     return f"usr_{secrets.token_hex(8)}"
 
 
+def same_account(user: User, data: UserCreate) -> bool:
+    """The stored user is what `data` asks for (the password aside, which is only hashed)."""
+    return (user.email == str(data.email).lower() and user.username == data.username
+            and user.first_name == data.first_name and user.last_name == data.last_name
+            and user.phone == data.phone and user.user_type is data.user_type)
+
+
 class UserService:
     def __init__(self, repos: Repositories, settings: Settings, audit: AuditTrail, *,
-                 clock: Clock = utcnow) -> None:
+                 guard: SignInGuard, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.clock = clock
         self.audit = audit
+        self.guard = guard
         self.repo = repos.users
         self.sessions = repos.sessions
+        self.google_sessions = repos.google_sessions
 
     async def create_user(self, data: UserCreate, *, actor: Actor,
                           kyc_status: KycStatus = KycStatus.PENDING) -> User:
+        return (await self.create_user_once(data, actor=actor, kyc_status=kyc_status)).item
+
+    async def create_user_once(self, data: UserCreate, *, actor: Actor,
+                               kyc_status: KycStatus = KycStatus.PENDING,
+                               idempotency_key: str | None = None) -> Created[User]:
+        """Create a user once per Idempotency-Key (see `backend/services/idempotency.py`)."""
+        check_password_policy(data.password.get_secret_value())
+
+        async def build() -> User:
+            return await self.build_user(data, kyc_status=kyc_status,
+                                         idempotency_key=idempotency_key)
+
+        return await create_once(
+            self.audit, self.repo, build, key=idempotency_key,
+            same=lambda user: same_account(user, data) and user.source_prospect_id is None,
+            what="user", name=lambda user: {"user_id": str(user.id)}, actor=actor,
+            action="user.create", entity_type="user")
+
+    async def build_user(self, data: UserCreate, *, kyc_status: KycStatus = KycStatus.PENDING,
+                         idempotency_key: str | None = None, id_: ObjectId | None = None,
+                         source_prospect_id: ObjectId | None = None) -> User:
+        """A new user (not yet stored): the password checked against the policy and hashed."""
         password = data.password.get_secret_value()
         check_password_policy(password)
         now = self.clock()
-        user = User(
+        return User(
+            id=id_,
             user_id=new_user_id(),
             username=data.username,
             email=str(data.email).lower(),
@@ -81,11 +115,15 @@ class UserService:
             password_hash=await hash_password(password, rounds=self.settings.bcrypt_rounds),
             password_changed_at=now,
             failed_login_attempts=0,
+            source_prospect_id=source_prospect_id,
+            idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
             version=1,
         )
 
+    async def add_user(self, user: User, *, actor: Actor) -> User:
+        """Store a user built by `build_user`, with its `user.create` record."""
         return await self.audit.create(self.repo, user, actor=actor, action="user.create",
                                        entity_type="user")
 
@@ -141,8 +179,13 @@ class UserService:
         updated = await self._update(user, changes, actor=actor, action=action,
                                      expected_version=data.version)
         if not updated.is_active and user.is_active:
-            await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+            await self._end_every_session(user)
         return updated
+
+    async def _end_every_session(self, user: User) -> None:
+        now = self.clock()
+        await self.sessions.revoke_all(user.id, now=now)  # type: ignore[arg-type]
+        await self.google_sessions.revoke_for_admin(user.id, now=now)  # type: ignore[arg-type]
 
     @staticmethod
     def _refuse_own_lockout(user: User, actor: Actor, changes: dict[str, Any]) -> None:
@@ -164,7 +207,7 @@ class UserService:
         updated = await self._update(
             user, {"is_active": False, "deactivated_at": self.clock()}, actor=actor,
             action="user.deactivate", reason=reason)
-        await self.sessions.revoke_all(user.id, now=self.clock())  # type: ignore[arg-type]
+        await self._end_every_session(user)
         return updated
 
     async def update_profile(self, user: User, data: ProfileUpdate) -> User:
@@ -197,16 +240,28 @@ class UserService:
              f"{kind}_reviewed_by": actor.id, f"{kind}_reason": reason},
             actor=actor, action=f"user.{kind}.{status}", reason=reason)
 
-    async def change_password(self, user: User, *, current: str, new: str) -> User:
-        """Change a password; every session of the user ends at once."""
-        if not await verify_password(current, user.password_hash):
-            raise AuthenticationFailed("the current password is wrong",
-                                       code="INVALID_CREDENTIALS")
+    async def change_password(self, user: User, *, current: str, new: str,
+                              source: str | None = None,
+                              session_id: ObjectId | None = None) -> User:
+        """Change a password; every session of the user ends at once.
+
+        The current password is checked behind the sign-in guard: a wrong one counts toward
+        the account's lockout like a failed sign-in, and when a lock begins (or stands) the
+        session it was tried from ends too.
+        """
+        try:
+            await self.guard.check(user, current, login=user.email, source=source,
+                                   message="the current password is wrong")
+        except SignInRefused as refused:
+            if refused.locked and session_id is not None:
+                await self.sessions.revoke(session_id, now=self.clock())
+            raise
         check_password_policy(new)
         new_hash = await hash_password(new, rounds=self.settings.bcrypt_rounds)
         now = self.clock()
         updated = await self._update(
-            user, {"password_hash": new_hash, "password_changed_at": now},
+            user, {"password_hash": new_hash, "password_changed_at": now,
+                   "password_reset_required_at": None},
             actor=Actor.user(user.id, user.user_type), action="user.password_change")
-        await self.sessions.revoke_all(user.id, now=now)  # type: ignore[arg-type]
+        await self._end_every_session(user)
         return updated

@@ -7,7 +7,10 @@ the bridge unreachable for every account, in one readable line).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import httpx
@@ -15,6 +18,9 @@ import httpx
 from backend.bridge import BridgeClient, BridgeUnreachable
 from backend.log import configure_logging
 from backend.ops._cli import Context, Outcome, base_parser, run_command
+from backend.ops.backup_schedule import BackupScheduler, describe_schedule
+from backend.services import Services
+from backend.services.audit import relay_forever
 from backend.settings import Settings
 from backend.sync.job import (
     AccountOutcome,
@@ -23,8 +29,10 @@ from backend.sync.job import (
     SyncReport,
     bridge_unreachable_everywhere,
 )
-from backend.sync.scheduler import StopSignal, run_forever
+from backend.sync.scheduler import DailyLifecycle, StopSignal, run_every, run_forever
 
+#: How often the worker looks whether a backup or a restore drill is due.
+SCHEDULE_CHECK_SECONDS = 60.0
 #: Beyond this many accounts the table shows the failed ones only (the JSON has them all).
 TABLE_ROWS = 50
 COLUMNS = ("account", "login", "status", "deals fetched", "new deals", "equity", "error")
@@ -115,9 +123,29 @@ async def _loop(ctx: Context, job: SyncJob, settings: Settings) -> Outcome:
 
     ctx.console.print(f"MT5 sync worker: a pass every {interval:g} s; Ctrl-C or SIGTERM stops",
                       highlight=False, markup=False)
+    backups = BackupScheduler(ctx.db, settings)
+    if settings.backup_schedule_enabled:
+        ctx.console.print(describe_schedule(settings), highlight=False, markup=False)
+    daily = DailyLifecycle(Services(ctx.db, settings).contracts,
+                           owner=f"worker:{socket.gethostname()}:{os.getpid()}")
+
+    async def run_pass() -> SyncReport:
+        await daily.run_if_due()
+        return await job.run_once()
+
+    def audit_relay(stop_event: asyncio.Event) -> Awaitable[int]:
+        return relay_forever(job.audit, interval_seconds=settings.audit_relay_interval_seconds,
+                             stop=stop_event)
+
     with StopSignal() as stop:
-        passes = await run_forever(job.run_once, interval_seconds=interval, stop=stop,
-                                   on_report=show)
+        sync = run_forever(run_pass, interval_seconds=interval, stop=stop, on_report=show,
+                           alongside=audit_relay)
+        if settings.backup_schedule_enabled:
+            passes, _ = await asyncio.gather(sync, run_every(
+                backups.tick, every_seconds=SCHEDULE_CHECK_SECONDS, stop=stop,
+                what="backup schedule"))
+        else:
+            passes = await sync
     outcome = report_outcome(last[0], title=f"MT5 sync worker: last of {passes} pass(es)") \
         if last else Outcome("MT5 sync worker", COLUMNS, [], {"passes": 0})
     outcome.data["passes"] = passes

@@ -8,8 +8,11 @@ then write. The writes are a constant handful of round trips whatever the number
 1. deals: one unordered bulk upsert with `$setOnInsert` on (mt5_account_id, ticket), so replays
    and overlapping windows never store a deal twice;
 2. the day's equity point: one upsert on (account, day);
-3. the value of every live investment the account carries (a first one and its top-ups): one
-   read, then one update per investment, the equity split in proportion to principal;
+3. the value of every live investment the account carries (a first one and its top-ups), by
+   unit accounting (`backend.services.valuation`): four reads (the investments the account
+   carries or carried, its deposit deals, its equity history, their ledger entries), the
+   account's history replayed, then one update per live investment with its actual value,
+   its units and whether its deposit is still awaited;
 4. the account: snapshot, `sync_status` ok, `last_success_at` and the new high-water mark,
    only if no later mark is stored (the mark never moves backwards).
 
@@ -24,14 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from fractions import Fraction
 
 from backend.bridge import (
     BridgeAccount,
@@ -46,6 +47,7 @@ from backend.models.mt5_accounts import Mt5Account
 from backend.models.mt5_deals import DealEntry, DealType, Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint, utc_day
 from backend.repositories.base import Clock, utcnow
+from backend.repositories.investments import LIVE_IN_FUND
 from backend.services import Services
 from backend.settings import Settings
 from backend.sync.lease import Leases, account_lease_name
@@ -61,7 +63,6 @@ MAX_ERROR_LENGTH = 2000
 
 _ENTRIES = {0: DealEntry.IN, 1: DealEntry.OUT, 2: DealEntry.INOUT, 3: DealEntry.OUT_BY}
 _DEAL_TYPES = {t.value for t in DealType}
-_CENT = Decimal("0.01")
 
 
 class SyncDataError(FidusError):
@@ -135,24 +136,6 @@ def error_summary(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:MAX_ERROR_LENGTH]
 
 
-def split_by_principal(equity: Decimal, principals: Sequence[Decimal]) -> list[Decimal]:
-    """The equity, in cents, shared in proportion to principal; the parts sum to it exactly.
-
-    Each part is its exact share rounded down to the cent; the cents left over go one each to
-    the parts with the largest fractions dropped (the earliest first on a tie).
-    """
-    cents = int(equity.quantize(_CENT) * 100)
-    total = sum(principals, Decimal(0))
-    if total <= 0:
-        raise ValueError("investments on an account must have a positive total principal")
-    exact = [Fraction(cents) * Fraction(p) / Fraction(total) for p in principals]
-    parts = [math.floor(e) for e in exact]
-    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in order[:cents - sum(parts)]:
-        parts[i] += 1
-    return [(Decimal(p) / 100).quantize(_CENT) for p in parts]
-
-
 def stored_deal(account: Mt5Account, deal: BridgeDeal, *, synced_at: datetime) -> Mt5Deal:
     deal_type = deal.type_name.lower()
     if deal_type not in _DEAL_TYPES:
@@ -202,11 +185,13 @@ class SyncJob:
         self.concurrency = concurrency or settings.sync_concurrency
         self.leases = leases or Leases(db, clock=clock)
         services = Services(db, settings, clock=clock)
+        #: The audit trail, whose relay the worker runs beside its passes.
+        self.audit = services.audit
         self.investments = services.investments
         self.accounts = services.repos.mt5_accounts
         self.deals = services.repos.deals
         self.equity = services.repos.equity
-        self.investment_records = services.repos.investments
+        self.valuation = services.valuation
 
     # --- a pass ------------------------------------------------------------------------
 
@@ -351,10 +336,16 @@ class SyncJob:
         return new_deals
 
     async def _value_investments(self, account: Mt5Account, info: BridgeAccount) -> None:
-        # Redeemed and cancelled investments keep the value they closed with.
+        # Closed investments keep the value they closed with; they are replayed all the same,
+        # since their units were part of the pool while they held them.
         assert account.id is not None
-        investments = await self.investment_records.live_on_account(
-            account.id, first_investment_id=account.investment_id)
+        books = await self.valuation.value_accounts([account])
+        if not books:
+            return
+        [book] = books[account.id]
+        for note in book.book.set_aside:
+            logger.warning("MT5 account %s valuation: %s", account.account_id, note)
+        investments = [i for i in book.investments if i.status in LIVE_IN_FUND]
         if not investments:
             return
         if any(i.performance_updated_at is not None and i.performance_updated_at > info.as_of
@@ -365,9 +356,11 @@ class SyncJob:
                 raise SyncDataError(
                     f"investment {investment.investment_id} is in {investment.currency} but "
                     f"MT5 account {account.account_id} is in {account.currency}")
-        shares = split_by_principal(info.equity, [i.principal_amount for i in investments])
-        for investment, value in zip(investments, shares, strict=True):
-            await self.investments.update_performance(investment, value, at=info.as_of)
+        for investment in investments:
+            valued = book.of(investment)
+            await self.investments.update_performance(
+                investment, valued.actual_value, at=info.as_of, units=valued.units,
+                awaiting_deposit=valued.awaiting_deposit)
 
     async def _failed(self, account: Mt5Account, outcome: AccountOutcome,
                       error: BaseException) -> AccountOutcome:
@@ -402,5 +395,4 @@ __all__ = [
     "SyncReport",
     "bridge_unreachable_everywhere",
     "error_summary",
-    "split_by_principal",
 ]

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from bson import ObjectId
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from backend.api.deps import AdminUser, ObjectIdQuery, PageDep, ServicesDep
 from backend.api.schemas import PageOf, signed_in
+from backend.models._types import UtcDateTime
 from backend.models.audit_log import AuditRecordRead
 
 router = APIRouter(prefix="/admin/audit", tags=["admin: audit"])
@@ -31,8 +31,8 @@ async def search_audit(
     actor_id: ObjectIdQuery = None,
     action: Annotated[str | None, Query(min_length=3, max_length=100,
                                         examples=["user.kyc.approved"])] = None,
-    since: Annotated[AwareDatetime | None, Query(description="at or after (inclusive)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="before (exclusive)")] = None,
+    since: Annotated[UtcDateTime | None, Query(description="at or after (inclusive)")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="before (exclusive)")] = None,
 ) -> PageOf[AuditRecordRead]:
     page = await services.audit.search(
         entity_type=entity_type, entity_id=entity_id,

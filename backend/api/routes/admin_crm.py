@@ -7,16 +7,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from bson import ObjectId
-from fastapi import APIRouter, Body, status
-from pydantic import AwareDatetime, SecretStr
+from fastapi import APIRouter, Body, Response, status
+from pydantic import SecretStr
 
-from backend.api.deps import AdminUser, ObjectIdPath, ObjectIdQuery, PageDep, ServicesDep, StaffUser
+from backend.api.deps import (
+    AdminUser,
+    IdempotencyKeyHeader,
+    ObjectIdPath,
+    ObjectIdQuery,
+    PageDep,
+    ServicesDep,
+    StaffUser,
+)
 from backend.api.schemas import (
     PageOf,
     ProspectConversion,
     ProspectConversionRequest,
     signed_in,
 )
+from backend.models._types import UtcDateTime
 from backend.models.crm_prospects import (
     ProspectCreate,
     ProspectRead,
@@ -52,7 +61,7 @@ async def list_prospects(
     pagination: PageDep,
     stage: ProspectStage | None = None,
     assigned_to: ObjectIdQuery = None,
-    follow_up_due_by: AwareDatetime | None = None,
+    follow_up_due_by: UtcDateTime | None = None,
 ) -> PageOf[ProspectRead]:
     due: datetime | None = follow_up_due_by
     page = await services.crm.search(
@@ -63,17 +72,25 @@ async def list_prospects(
 
 @router.post(
     "",
-    summary="Add a prospect (as a lead)",
+    summary="Add a prospect (as a lead); the same Idempotency-Key returns the first one (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=ProspectRead,
-    responses=signed_in(409),
+    responses={200: {"model": ProspectRead,
+                     "description": "Already added under this Idempotency-Key: the first one"},
+               **signed_in(409)},
 )
 async def create_prospect(
     staff: StaffUser,
     services: ServicesDep,
+    response: Response,
     body: Annotated[ProspectCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ProspectRead:
-    return ProspectRead.model_validate(await services.crm.create(body, actor=staff.actor))
+    result = await services.crm.create_once(body, actor=staff.actor,
+                                            idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return ProspectRead.model_validate(result.item)
 
 
 @router.get(
@@ -115,18 +132,29 @@ async def move_prospect(prospect_id: ProspectId, body: ProspectStageMove, staff:
 @router.post(
     "/{prospect_id}/convert",
     summary="Create the client account of a won prospect (once)",
+    description="Exactly one request creates the client (201). Any later or concurrent one "
+                "answers 409 `ALREADY_CONVERTED` with the client's id in `details.client_id`, "
+                "except a retry under the Idempotency-Key of the request that created it, "
+                "which answers the same conversion again (200).",
     status_code=status.HTTP_201_CREATED,
     response_model=ProspectConversion,
-    responses=signed_in(404, 409),
+    responses={200: {"model": ProspectConversion,
+                     "description": "Converted by the first request under this "
+                                    "Idempotency-Key: the same client"},
+               **signed_in(404, 409)},
 )
 async def convert_prospect(prospect_id: ProspectId, body: ProspectConversionRequest,
-                           admin: AdminUser, services: ServicesDep) -> ProspectConversion:
+                           admin: AdminUser, services: ServicesDep, response: Response,
+                           idempotency_key: IdempotencyKeyHeader = None) -> ProspectConversion:
     prospect = await services.crm.get(prospect_id)
     account = UserCreate(
         email=body.email or prospect.email, username=body.username,
         password=SecretStr(body.password.get_secret_value()), first_name=body.first_name,
         last_name=body.last_name, phone=body.phone or prospect.phone,
         user_type=UserType.CLIENT)
-    converted, client = await services.crm.convert(prospect_id, account, actor=admin.actor)
-    return ProspectConversion(prospect=ProspectRead.model_validate(converted),
-                              client=UserRead.model_validate(client))
+    conversion = await services.crm.convert(prospect_id, account, actor=admin.actor,
+                                            idempotency_key=idempotency_key)
+    if not conversion.created:
+        response.status_code = status.HTTP_200_OK
+    return ProspectConversion(prospect=ProspectRead.model_validate(conversion.prospect),
+                              client=UserRead.model_validate(conversion.client))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Response
 
 from backend.api.deps import AdminUser, ObjectIdPath, PageDep, ServicesDep
 from backend.api.schemas import PageOf, signed_in
 from backend.models.documents import DocumentRead, DocumentReview
-from backend.services.documents import ALLOWED_MIME_TYPES
+from backend.services.documents import ALLOWED_MIME_TYPES, safe_filename
 
 router = APIRouter(prefix="/admin/documents", tags=["admin: documents"])
 
@@ -22,13 +20,12 @@ DOWNLOAD_CONTENT = {
 
 
 def attachment(content: bytes, *, mime_type: str, filename: str) -> Response:
-    """A download with the stored name: an ASCII fallback for old clients and the exact name
-    in RFC 6266 / 5987 form, since headers are Latin-1 and names often are not."""
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_"
-                       for ch in filename) or "document"
+    """A download under the stored name reduced to safe ASCII, in both `filename` and the RFC
+    5987 `filename*`: a name stored before uploads were cleaned may hold a bidi override
+    (U+202E) that makes an `.exe` name read as a `.pdf` one."""
+    name = safe_filename(filename)
     return Response(content=content, media_type=mime_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
-                               f"filename*=UTF-8''{quote(filename, safe='')}",
+        "Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}",
         "X-Content-Type-Options": "nosniff",
     })
 

@@ -17,6 +17,7 @@ from backend.api.deps import (
     StaffUser,
 )
 from backend.api.schemas import InvestmentListItem, PageOf, signed_in
+from backend.models._common import NotNull
 from backend.models.investments import (
     IdempotencyKey,
     InvestmentCreate,
@@ -81,7 +82,7 @@ async def create_investment(
     response: Response,
     body: Annotated[InvestmentCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
     idempotency_key: Annotated[
-        IdempotencyKey | None,
+        IdempotencyKey | NotNull,
         Header(alias="Idempotency-Key",
                description="a key of the caller's choosing (8-128 of A-Z a-z 0-9 . _ : -); "
                            "a retry with the same key cannot record the investment twice"),
@@ -107,7 +108,8 @@ async def get_investment(investment_id: InvestmentKey, staff: StaffUser,
 
 @router.post(
     "/{investment_id}/status",
-    summary="Move an investment's status (pending -> active|cancelled, active -> redeemed)",
+    summary="Confirm a pending investment's deposit (status incubating; it then takes the "
+            "state its dates give) or cancel one entered by mistake (with a reason)",
     response_model=InvestmentRead,
     responses=signed_in(404, 409),
 )
@@ -115,4 +117,4 @@ async def set_investment_status(investment_id: InvestmentKey, body: InvestmentSt
                                 admin: AdminUser, services: ServicesDep) -> InvestmentRead:
     return InvestmentRead.model_validate(await services.investments.set_status(
         investment_id, body.status, actor=admin.actor, reason=body.reason,
-        expected_version=body.version))
+        expected_version=body.version, deposit_date=body.deposit_date))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bson import ObjectId
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from backend.api.deps import (
     AdminUser,
     FundCodeQuery,
+    IdempotencyKeyHeader,
     ObjectIdPath,
     ObjectIdQuery,
     PageDep,
@@ -20,6 +21,8 @@ from backend.models.mt5_accounts import (
     Mt5AccountUpdate,
     SyncStatus,
 )
+from backend.models.mt5_deals import Mt5DealRead
+from backend.models.mt5_equity_history import Mt5EquityPointRead
 
 router = APIRouter(prefix="/admin/mt5/accounts", tags=["admin: MT5"])
 
@@ -49,15 +52,22 @@ async def list_mappings(
 
 @router.post(
     "",
-    summary="Map an MT5 account to a client and fund (the password is stored encrypted)",
+    summary="Map an MT5 account to a client and fund (the password is stored encrypted); the "
+            "same Idempotency-Key returns the first mapping (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=Mt5AccountRead,
-    responses=signed_in(409),
+    responses={200: {"model": Mt5AccountRead,
+                     "description": "Already mapped under this Idempotency-Key: the first one"},
+               **signed_in(409)},
 )
-async def create_mapping(body: Mt5AccountCreate, admin: AdminUser,
-                         services: ServicesDep) -> Mt5AccountRead:
-    return Mt5AccountRead.model_validate(
-        await services.mt5.create_mapping(body, actor=admin.actor))
+async def create_mapping(body: Mt5AccountCreate, admin: AdminUser, services: ServicesDep,
+                         response: Response,
+                         idempotency_key: IdempotencyKeyHeader = None) -> Mt5AccountRead:
+    result = await services.mt5.create_mapping_once(body, actor=admin.actor,
+                                                    idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return Mt5AccountRead.model_validate(result.item)
 
 
 @router.get(
@@ -81,3 +91,29 @@ async def update_mapping(account_id: AccountKey, body: Mt5AccountUpdate, admin: 
                          services: ServicesDep) -> Mt5AccountRead:
     return Mt5AccountRead.model_validate(
         await services.mt5.update_mapping(account_id, body, actor=admin.actor))
+
+
+@router.get(
+    "/{account_id}/equity",
+    summary="The account's stored daily equity points (the day's last sync); newest day first",
+    response_model=PageOf[Mt5EquityPointRead],
+    responses=signed_in(404),
+)
+async def equity_history(account_id: AccountKey, admin: AdminUser, services: ServicesDep,
+                         pagination: PageDep) -> PageOf[Mt5EquityPointRead]:
+    page = await services.mt5.equity_history(account_id, page=pagination.page,
+                                             page_size=pagination.page_size)
+    return PageOf[Mt5EquityPointRead].of(page, Mt5EquityPointRead.model_validate)
+
+
+@router.get(
+    "/{account_id}/deals",
+    summary="The account's stored MT5 deals (trades, deposits, withdrawals); newest first",
+    response_model=PageOf[Mt5DealRead],
+    responses=signed_in(404),
+)
+async def deal_history(account_id: AccountKey, admin: AdminUser, services: ServicesDep,
+                       pagination: PageDep) -> PageOf[Mt5DealRead]:
+    page = await services.mt5.deal_history(account_id, page=pagination.page,
+                                           page_size=pagination.page_size)
+    return PageOf[Mt5DealRead].of(page, Mt5DealRead.model_validate)

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Response, status
 
-from backend.api.deps import AdminUser, ObjectIdPath, PageDep, ServicesDep, StaffUser
+from backend.api.deps import (
+    AdminUser,
+    IdempotencyKeyHeader,
+    ObjectIdPath,
+    PageDep,
+    ServicesDep,
+    StaffUser,
+)
 from backend.api.schemas import (
     DeactivationRequest,
     PageOf,
@@ -72,17 +79,26 @@ async def user_statistics(staff: StaffUser, services: ServicesDep) -> UserStatis
 
 @router.post(
     "",
-    summary="Create a user (a client unless user_type says otherwise)",
+    summary="Create a user (a client unless user_type says otherwise); the same "
+            "Idempotency-Key returns the first one (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=signed_in(409),
+    responses={200: {"model": UserRead,
+                     "description": "Already created under this Idempotency-Key: the first one"},
+               **signed_in(409)},
 )
 async def create_user(
     admin: AdminUser,
     services: ServicesDep,
+    response: Response,
     body: Annotated[UserCreate, Body(openapi_examples=_CREATE_EXAMPLES)],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> UserRead:
-    return UserRead.model_validate(await services.users.create_user(body, actor=admin.actor))
+    result = await services.users.create_user_once(body, actor=admin.actor,
+                                                   idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return UserRead.model_validate(result.item)
 
 
 @router.get(

@@ -35,7 +35,7 @@ def _tokens(pair: TokenPair) -> TokenResponse:
     "/login",
     summary="Sign in with e-mail or username and password",
     response_model=TokenResponse,
-    responses=error_responses(401, 422, 423, 429),
+    responses=error_responses(401, 422, 429),
 )
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
     pair = await services.auth.login(
@@ -59,12 +59,13 @@ async def google_sign_in(body: GoogleSignInRequest, request: Request,
 
 @router.post(
     "/refresh",
-    summary="Exchange a refresh token for new tokens (the old refresh token stops working)",
+    summary="Exchange a refresh token for new tokens (the old refresh token stops working; "
+            "presenting it again ends the session)",
     response_model=TokenResponse,
     responses=error_responses(401, 422),
 )
-async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
-    return _tokens(await services.auth.refresh(body.refresh_token))
+async def refresh(body: RefreshRequest, request: Request, services: ServicesDep) -> TokenResponse:
+    return _tokens(await services.auth.refresh(body.refresh_token, ip=client_ip(request)))
 
 
 @router.post(
@@ -91,14 +92,16 @@ async def me(user: CurrentUser) -> UserRead:
 
 @router.post(
     "/password",
-    summary="Change the signed-in user's password; every session of the user ends",
+    summary="Change the signed-in user's password; every session of the user ends. Wrong "
+            "current passwords count toward the sign-in lockout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(401, 422),
 )
-async def change_password(body: PasswordChangeRequest, user: CurrentUser,
-                          services: ServicesDep) -> Response:
+async def change_password(body: PasswordChangeRequest, request: Request,
+                          principal: CurrentPrincipal, services: ServicesDep) -> Response:
     await services.users.change_password(
-        user, current=body.current_password.get_secret_value(),
-        new=body.new_password.get_secret_value())
+        principal.user, current=body.current_password.get_secret_value(),
+        new=body.new_password.get_secret_value(), source=client_ip(request),
+        session_id=principal.session.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,13 +10,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from backend.api.deps import ClientUser, ObjectIdPath, PageDep, ServicesDep
+from backend.api.deps import ClientUser, IdempotencyKeyHeader, ObjectIdPath, PageDep, ServicesDep
 from backend.api.routes.admin_documents import DOWNLOAD_CONTENT, attachment
 from backend.api.schemas import Mt5AccountSummary, PageOf, signed_in
-from backend.errors import NotFound, PayloadTooLarge
+from backend.api.statements import (
+    STATEMENT_CONTENT,
+    FormatQuery,
+    PeriodDep,
+    StatementFormat,
+    statement_response,
+)
+from backend.errors import PayloadTooLarge
 from backend.models.documents import DocumentRead, DocumentType
 from backend.models.investments import InvestmentRead
+from backend.models.ledger_entries import LedgerEntryRead
+from backend.models.schedule_items import ScheduleItemRead, ScheduleRead
 from backend.models.users import ProfileUpdate, UserRead
+from backend.reports.performance import PerformanceRead, performance_read
+from backend.reports.statements import StatementRead, statement_read
 
 router = APIRouter(prefix="/client", tags=["client"])
 
@@ -67,10 +78,73 @@ async def my_investment(
     client: ClientUser,
     services: ServicesDep,
 ) -> InvestmentRead:
-    investment = await services.investments.get(investment_id)
-    if investment.client_id != client.user.id:
-        raise NotFound("no such investment", details={"id": investment_id})
-    return InvestmentRead.model_validate(investment)
+    return InvestmentRead.model_validate(
+        await services.investments.get_for_client(investment_id, client.user.id))  # type: ignore[arg-type]
+
+
+@router.get(
+    "/investments/{investment_id}/schedule",
+    summary="The payment schedule of one of my investments",
+    response_model=ScheduleRead,
+    responses=signed_in(404),
+)
+async def my_schedule(investment_id: ObjectIdPath, client: ClientUser,
+                      services: ServicesDep) -> ScheduleRead:
+    investment = await services.investments.get_for_client(investment_id, client.user.id)  # type: ignore[arg-type]
+    return await services.contracts.schedule_of(investment)
+
+
+@router.post(
+    "/investments/{investment_id}/redemption",
+    summary="Ask for my principal back: refused before maturity (409 MINIMUM_HOLD); from "
+            "maturity the principal is a due item of the schedule",
+    response_model=ScheduleItemRead,
+    responses=signed_in(404, 409),
+)
+async def request_redemption(investment_id: ObjectIdPath, client: ClientUser,
+                             services: ServicesDep) -> ScheduleItemRead:
+    investment = await services.investments.get_for_client(investment_id, client.user.id)  # type: ignore[arg-type]
+    item = await services.contracts.request_redemption(investment, actor=client.actor)
+    return ScheduleItemRead.model_validate(item)
+
+
+@router.get(
+    "/ledger",
+    summary="My ledger: every movement of money between me and the funds, oldest first",
+    response_model=PageOf[LedgerEntryRead],
+    responses=signed_in(),
+)
+async def my_ledger(client: ClientUser, services: ServicesDep,
+                    pagination: PageDep) -> PageOf[LedgerEntryRead]:
+    page = await services.contracts.ledger_page(
+        client_id=client.user.id, page=pagination.page, page_size=pagination.page_size)
+    return PageOf[LedgerEntryRead].of(page, LedgerEntryRead.model_validate)
+
+
+@router.get(
+    "/statement",
+    summary="My statement for a period (period=2026-10, 2026-Q3 or 2026; or from and to): "
+            "contractual balances, flows, interest accrued, actual values, returns and the "
+            "next payouts, as JSON, CSV or PDF",
+    response_model=StatementRead,
+    responses={**STATEMENT_CONTENT, **signed_in(422)},
+)
+async def my_statement(client: ClientUser, services: ServicesDep, period: PeriodDep,
+                       format: FormatQuery = StatementFormat.JSON) -> Response:
+    statement = await services.statements.statement(client.user.id, period)  # type: ignore[arg-type]
+    return statement_response(statement_read(statement), format)
+
+
+@router.get(
+    "/performance",
+    summary="My performance, per investment and in total: contractual and actual value, gain, "
+            "time- and money-weighted returns, and the value at each month's end",
+    response_model=PerformanceRead,
+    responses=signed_in(),
+)
+async def my_performance(client: ClientUser, services: ServicesDep) -> PerformanceRead:
+    lines, total = await services.statements.performance(client.user.id)  # type: ignore[arg-type]
+    return performance_read(lines, total)
 
 
 @router.get(
@@ -99,16 +173,22 @@ async def my_documents(client: ClientUser, services: ServicesDep) -> list[Docume
 
 @router.post(
     "/documents",
-    summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES)",
+    summary="Upload a KYC document (PDF, JPEG or PNG, at most DOCUMENT_MAX_BYTES); the same "
+            "Idempotency-Key returns the first upload (200)",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=signed_in(413, 415),
+    responses={200: {"model": DocumentRead,
+                     "description": "Already uploaded under this Idempotency-Key: the first "
+                                    "one"},
+               **signed_in(409, 413, 415)},
 )
 async def upload_document(
     client: ClientUser,
     services: ServicesDep,
+    response: Response,
     document_type: Annotated[DocumentType, Form()],
     file: Annotated[UploadFile, File(description="the scanned document")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> DocumentRead:
     limit = services.settings.document_max_bytes
     if file.size is not None and file.size > limit:
@@ -117,10 +197,12 @@ async def upload_document(
     # Read one byte past the limit: enough to refuse, never the whole of a huge upload.
     content = await file.read(limit + 1)
     mime_type = (file.content_type or "").split(";", 1)[0].strip().lower()
-    document = await services.documents.upload(
+    result = await services.documents.upload_once(
         client.user, document_type=document_type, filename=file.filename or "upload",
-        mime_type=mime_type, content=content)
-    return DocumentRead.model_validate(document)
+        mime_type=mime_type, content=content, idempotency_key=idempotency_key)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return DocumentRead.model_validate(result.item)
 
 
 @router.get(

@@ -12,9 +12,11 @@ router = APIRouter(tags=["funds"])
 
 @router.get(
     "/funds",
-    summary="The funds with their minimum subscription",
+    summary="The funds with their terms in force today: minimum, rate, payout period, "
+            "incubation, commitment, terms version",
     response_model=list[FundRead],
     responses=error_responses(401),
 )
 async def list_funds(user: CurrentUser, services: ServicesDep) -> list[FundRead]:
-    return [FundRead.model_validate(fund) for fund in services.funds.all()]
+    today = services.clock().date()
+    return [FundRead.model_validate(fund) for fund in services.funds.all(on=today)]

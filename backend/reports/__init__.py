@@ -1,0 +1,1 @@
+"""Documents rendered for people: client statements (JSON, CSV, PDF)."""
