@@ -60,7 +60,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("seed", "backend.ops.seed:main",
             "Seed a data set: --state empty|dev|demo|test. Never in production."),
     Command("backup", "backend.ops.backup:backup_main",
-            "Back up collections to one gzip file with counts and checksums."),
+            "Back up the database to one gzip file with a checksummed manifest (encrypted "
+            "with BACKUP_ENCRYPTION_KEY when set)."),
     Command("restore", "backend.ops.backup:restore_main",
             "Restore a backup file after checking its manifest."),
     Command("restore-drill", "backend.ops.restore_drill:main",
