@@ -478,10 +478,12 @@ class ContractService:
                     action=f"investment.status.{state.value}", entity_type="investment",
                     entity_id=lambda inv: inv.investment_id, deliver=False)
                 report.investments_moved[state.value] += 1
-        for investment in await self.investments.in_statuses({InvestmentStatus.MATURED}):
-            items = await self.schedule.of_investment(investment.id)  # type: ignore[arg-type]
-            if any(i.kind is ScheduleItemKind.PRINCIPAL and i.status is ScheduleItemStatus.PAID
-                   for i in items):
+        matured = await self.investments.in_statuses({InvestmentStatus.MATURED})
+        repaid = {item.investment_id for item in await self.schedule.of_investments(
+            [i.id for i in matured if i.id is not None])
+            if item.kind is ScheduleItemKind.PRINCIPAL and item.status is ScheduleItemStatus.PAID}
+        for investment in matured:
+            if investment.id in repaid:
                 await self._close_if_repaid(investment, actor=actor)
                 report.investments_moved[InvestmentStatus.CLOSED.value] += 1
         await self.audit.relay(repositories=[self.schedule, self.investments])
