@@ -1,6 +1,12 @@
 """The backend's client of the MT5 bridge: `httpx.AsyncClient` with timeouts, the API key and
 retries on transient failures only.
 
+Over the network the requests go through aiohttp's connection pool (`httpx-aiohttp`), not
+httpcore's: httpcore 1.0 walks every open connection, for every queued request, each time a
+request starts or ends (encode/httpcore#1035), and a sync at concurrency 50 spent most of its
+CPU in that bookkeeping (`make bench`, mt5 sync). Tests pass their own
+`transport` (the bridge app in process, or a mock) and are unaffected.
+
 Every call is a GET, so repeating one is safe. Retried: connection errors, timeouts, and 502,
 503 and 504 answers, except TERMINAL_LOGIN_MISMATCH, which is the bridge refusing on purpose.
 Never retried: 4xx answers (a wrong key, a login the bridge does not serve), which a second
@@ -16,7 +22,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -92,9 +100,8 @@ class BridgeClient:
             headers={API_KEY_HEADER: api_key, "Accept": "application/json"},
             timeout=httpx.Timeout(timeout_seconds,
                                   connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
-            transport=transport,
+            transport=transport or AiohttpTransport(limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections)),
         )
 
     @classmethod
@@ -173,6 +180,10 @@ class BridgeClient:
         try:
             response = await self._http.get(path, params=params)
         except httpx.TimeoutException as error:
+            if _refused_or_dropped(error):
+                raise BridgeUnreachable(
+                    f"the MT5 bridge at {self.base_url} cannot be reached: {error}",
+                    details={"path": path}) from error
             raise BridgeUnreachable(
                 f"the MT5 bridge at {self.base_url} did not answer in time "
                 f"({type(error).__name__})", details={"path": path}) from error
@@ -190,6 +201,14 @@ class BridgeClient:
                 f"the MT5 bridge answered {path} with a body that is not a valid "
                 f"{model.__name__}: {error.errors()[0].get('msg', '')}",
                 details={"path": path}) from error
+
+
+def _refused_or_dropped(error: httpx.TimeoutException) -> bool:
+    """httpx-aiohttp reports a refused or dropped connection, and an unknown host, as a connect
+    timeout; its cause tells them apart from a real timeout."""
+    cause = error.__cause__
+    return (isinstance(cause, aiohttp.ClientError)
+            and not isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError))
 
 
 def _refusal(response: httpx.Response, path: str) -> BridgeError:

@@ -23,7 +23,8 @@ from tests.benchmarks._table import Row
 
 async def _main(selected: list[str]) -> int:
     rows: list[Row] = []
-    console = Console()
+    # Readable at 100 columns: a wider terminal gets its own width, a file or pipe gets 100.
+    console = Console() if sys.stdout.isatty() else Console(width=100)
     names = sorted(m.name for m in pkgutil.iter_modules(package.__path__)
                    if m.name.startswith("bench_"))
     for name in names:
