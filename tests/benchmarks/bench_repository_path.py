@@ -7,6 +7,12 @@ The same 10,000 investments go through each path in process, without a server ro
   model built from a document the server's validator accepted, Decimal128 back to Decimal,
   enums, aware UTC dates; no second validation);
 - Beanie 2: its encoder -> BSON -> dict -> `model_validate` of a `Document` with the same fields.
+
+The money conversions alone (every amount Decimal -> Decimal128 on the way in and back on the
+way out, with the product's converters, and with bson's own for comparison) are timed in the
+same rounds: they are the floor of the repository path while money is `Decimal` in
+Python and `Decimal128` in MongoDB and the conversion runs in Python. For the frames behind the
+figures: `.venv/bin/python -m tests.benchmarks.profile_repository_path`.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from decimal import Decimal
 from typing import Any
 
 import bson
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 
 from backend.db.connection import CODEC_OPTIONS
+from backend.models._types import bson_to_decimal, decimal_to_bson
 from backend.models.investments import Investment, InvestmentStatus
 from backend.repositories.investments import InvestmentRepository
 from tests.benchmarks._table import Row
@@ -126,6 +133,21 @@ async def run() -> list[Row]:
             repository._load(bson.decode(bson.encode(repository.prepare(m)),
                                          codec_options=CODEC))
 
+    amounts = [value for d in raw_dicts for value in d.values() if isinstance(value, Decimal128)]
+    decimals = [bson_to_decimal(value) for value in amounts]
+
+    def conversions() -> None:
+        for amount in decimals:
+            decimal_to_bson(amount)
+        for value in amounts:
+            bson_to_decimal(value)
+
+    def bson_conversions() -> None:
+        for amount in decimals:
+            Decimal128(amount)
+        for value in amounts:
+            value.to_decimal()
+
     try:
         beanie_docs = [beanie_cls.model_validate(bson.decode(b, codec_options=CODEC))
                        for b in raw_bson]
@@ -138,11 +160,13 @@ async def run() -> list[Row]:
 
         # Interleave the paths so machine noise hits them alike, and take each round's ratios
         # (measured back to back) rather than a ratio of times taken minutes apart.
-        raw_t, fidus_t, beanie_t = [], [], []
+        raw_t, fidus_t, beanie_t, money_t, bson_money_t = [], [], [], [], []
         for _ in range(ROUNDS):
             raw_t.append(_best_of(raw_path))
             fidus_t.append(_best_of(fidus_path))
             beanie_t.append(_best_of(beanie_path))
+            money_t.append(_best_of(conversions))
+            bson_money_t.append(_best_of(bson_conversions))
     finally:
         await client.close()
         close()
@@ -150,6 +174,11 @@ async def run() -> list[Row]:
     fidus_ratio = statistics.median(f / r for f, r in zip(fidus_t, raw_t, strict=True))
     beanie_ratio = statistics.median(b / r for b, r in zip(beanie_t, raw_t, strict=True))
     ratios = sorted(f / r for f, r in zip(fidus_t, raw_t, strict=True))
+    money_s = statistics.median(money_t)
+    bson_factor = statistics.median(b / m for b, m in zip(bson_money_t, money_t, strict=True))
+    money_ratio = statistics.median(m / r for m, r in zip(money_t, raw_t, strict=True))
+    rest_ratio = statistics.median((f - m) / r
+                                   for f, m, r in zip(fidus_t, money_t, raw_t, strict=True))
 
     def per_doc(seconds: float) -> str:
         return f"{seconds / N * 1e6:.1f} µs/doc"
@@ -162,6 +191,13 @@ async def run() -> list[Row]:
             per_doc(fidus_s), f"{fidus_ratio:.2f}x of raw",
             f"goal <= 1.3x of raw; {beanie_ratio / fidus_ratio:.2f}x faster than Beanie; "
             f"median of {ROUNDS} rounds (from {ratios[0]:.2f}x to {ratios[-1]:.2f}x)"),
+        Row(bench, "  of which money conversions", "client-side cost", per_doc(money_s),
+            f"+{money_ratio:.2f}x of raw",
+            f"{len(amounts) / N:g} amounts per document, Decimal -> Decimal128 and back, with "
+            f"the product's converters in pure Python (bson's own take {bson_factor:.1f}x as "
+            "long): the floor while money is Decimal in Python and Decimal128 in MongoDB"),
+        Row(bench, "  Fidus less the money conversions", "client-side cost",
+            per_doc(fidus_s - money_s), f"{rest_ratio:.2f}x of raw"),
         Row(bench, "Beanie 2 document path", "client-side cost", per_doc(beanie_s),
             f"{beanie_ratio:.2f}x of raw"),
         Row(bench, "end to end with the server", "not timed", "-", "",
