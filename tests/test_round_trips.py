@@ -19,13 +19,15 @@ each operation is then its own test.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 
 import pytest
 import pytest_asyncio
 
 from backend.api.app import create_app
-from tests.api_support import api_settings
+from tests.api_support import API, api_settings, assert_error
+from tests.factories import ADMIN, mt5_create
 from tests.round_trip_support import (
     AUTH_COMMANDS,
     CALLS,
@@ -33,7 +35,10 @@ from tests.round_trip_support import (
     SIZES,
     Caller,
     Measure,
+    RequestCommands,
     measure_sizes,
+    measured_app,
+    start,
 )
 
 SMALL, LARGE = SIZES
@@ -83,3 +88,32 @@ def test_round_trips_do_not_grow_with_the_rows(
                                      f"({call.reads})", route)
     if call.lists:
         assert call.most <= LIST_BUDGET
+
+
+async def test_an_empty_page_costs_the_count_alone(mongo_uri: str) -> None:
+    """An MT5 account never synced answers an empty history page (200), one that does not
+    exist 404; a page past the last item answers the total and no items. None of them reads
+    a page the count says is empty."""
+    recorder = RequestCommands()
+    async with measured_app(mongo_uri, f"fidus_test_{uuid.uuid4().hex[:12]}",
+                            recorder) as (app, http):
+        world = await start(app, http)
+        account = await world.services.mt5.create_mapping(mt5_create(world.client),
+                                                          actor=ADMIN)
+        for history, collection in (("deals", "mt5_deals"), ("equity", "mt5_equity_history")):
+            with recorder.recording() as sent:
+                answer = await http.get(f"{API}/admin/mt5/accounts/{account.id}/{history}",
+                                        headers=world.admin_headers)
+            assert answer.status_code == 200, answer.text
+            assert (answer.json()["total"], answer.json()["items"]) == (0, [])
+            assert sent[len(AUTH_COMMANDS):] == [("aggregate", collection),
+                                                 ("find", "mt5_accounts")]
+            assert_error(await http.get(f"{API}/admin/mt5/accounts/{'0' * 24}/{history}",
+                                        headers=world.admin_headers), 404)
+
+        with recorder.recording() as sent:
+            past = await http.get(f"{API}/admin/users", params={"page": 3, "page_size": 1},
+                                  headers=world.admin_headers)
+        assert past.status_code == 200, past.text
+        assert (past.json()["total"], past.json()["items"]) == (2, [])
+        assert sent[len(AUTH_COMMANDS):] == [("aggregate", "users")]
