@@ -163,11 +163,9 @@ class Call:
     seen: Callable[[Any], int] | None = None
 
 
-PAGE = {"page_size": str(MAX_PAGE_SIZE)}
-
-
 def _page(world: World) -> dict[str, str]:
-    return dict(PAGE)
+    """The largest page: at 100 rows every row is on it, so a read per row shows as growth."""
+    return {"page_size": str(MAX_PAGE_SIZE)}
 
 
 def _this_year(world: World) -> dict[str, str]:
@@ -175,11 +173,11 @@ def _this_year(world: World) -> dict[str, str]:
 
 
 def _obligations_seen(body: Any) -> int:
-    return len(body["overdue"]) + sum(month["items"] for month in body["months"])
+    return len(body["overdue"]) + sum(int(month["items"]) for month in body["months"])
 
 
 def _overview_seen(body: Any) -> int:
-    return sum(fund["investments"] + len(fund["accounts"]) for fund in body)
+    return sum(int(fund["investments"]) + len(fund["accounts"]) for fund in body)
 
 
 #: Every GET operation of the OpenAPI document, by path. Path parameters are filled from
@@ -190,7 +188,7 @@ CALLS: dict[str, Call] = {
                                        "funds' coverage (investments, accounts, items, "
                                        "entries); the last backup, good backup and drill"),
     "/metrics": Call(Caller.PUBLIC, 0, "nothing: the pool figures are the driver monitor's"),
-    f"{API}/auth/me": Call(Caller.CLIENT, 0, "nothing: the user authentication read"),
+    f"{API}/auth/me": Call(Caller.CLIENT, 0, "nothing beyond authentication's reads"),
     f"{API}/funds": Call(Caller.CLIENT, 0, "nothing: the fund catalog is in memory",
                          lists=True),
     f"{API}/admin/users": Call(Caller.ADMIN, 2, "count, page", lists=True, query=_page,
@@ -236,7 +234,7 @@ CALLS: dict[str, Call] = {
     f"{API}/admin/reconciliation/breaks": Call(
         Caller.ADMIN, 4, "accounts, their deposits, investments, the clients' names",
         seen=_total),
-    f"{API}/client/profile": Call(Caller.CLIENT, 0, "nothing: the user authentication read"),
+    f"{API}/client/profile": Call(Caller.CLIENT, 0, "nothing beyond authentication's reads"),
     f"{API}/client/investments": Call(Caller.CLIENT, 2, "count, page", lists=True,
                                       query=_page, seen=_total),
     f"{API}/client/investments/{{investment_id}}": Call(Caller.CLIENT, 1, "the investment"),
@@ -245,8 +243,8 @@ CALLS: dict[str, Call] = {
     f"{API}/client/ledger": Call(Caller.CLIENT, 2, "count, page", lists=True, query=_page,
                                  seen=_total),
     f"{API}/client/statement": Call(
-        Caller.CLIENT, 9, "the client, investments, items, entries; valuation: accounts, "
-                          "their investments, entries, deposits, equity points",
+        Caller.CLIENT, 9, "the client (again), investments, items, entries; valuation: "
+                          "accounts, their investments, entries, deposits, equity points",
         query=_this_year, seen=_lines),
     f"{API}/client/performance": Call(
         Caller.CLIENT, 9, "as the statement", seen=_lines),
@@ -282,7 +280,8 @@ class World:
     #: its MT5 account, its uploaded document, the first prospect, the client).
     ids: dict[str, str] = field(default_factory=dict)
     rows: int = 0
-    _tickets: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    #: MT5 deal tickets, unique across the growth steps.
+    tickets: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def headers(self, caller: Caller) -> dict[str, str]:
         return {Caller.ADMIN: self.admin_headers, Caller.CLIENT: self.client_headers}.get(
@@ -401,7 +400,7 @@ def _deal(world: World, account: Mt5Account, *, at: datetime, deal_type: DealTyp
     trade = deal_type is not DealType.BALANCE
     return Mt5Deal(
         id=ObjectId(), mt5_account_id=account.id, mt5_login=account.mt5_login,
-        ticket=next(world._tickets), time=at, deal_type=deal_type,
+        ticket=next(world.tickets), time=at, deal_type=deal_type,
         entry=DealEntry.OUT if trade else None, symbol="EURUSD" if trade else None,
         volume=Decimal("1.00") if trade else Decimal(0),
         price=Decimal("1.08520") if trade else Decimal(0), profit=profit,
@@ -423,7 +422,7 @@ async def start(app: FastAPI, http: httpx.AsyncClient) -> World:
     services = services_for(app)
     admin = await services.users.by_login(ADMIN_EMAIL)
     assert admin is not None
-    actor = Actor.user(admin.id, admin.user_type.value)  # type: ignore[arg-type]
+    actor = Actor.user(admin.id, admin.user_type.value)
     client = await services.users.create_user(UserCreate(
         email="rt-client@fidus.example", username="rt-client000000",
         password=SecretStr(PASSWORD), first_name="Rita", last_name="Roundtrip"), actor=actor)
@@ -589,8 +588,7 @@ async def measured_app(uri: str, database: str, recorder: RequestCommands
                        ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan on `database` (dropped afterwards), its driver reporting to
     `recorder`, and an HTTP client on it."""
-    settings = api_settings(uri, database, audit_relay_interval_seconds=60,
-                            mongodb_connect_timeout_ms=PATIENCE_MS,
+    settings = api_settings(uri, database, mongodb_connect_timeout_ms=PATIENCE_MS,
                             mongodb_socket_timeout_ms=PATIENCE_MS)
     connection = ConnectionManager(settings, event_listeners=[recorder])
     app = create_app(settings, connection=connection, configure_logs=False)
