@@ -264,14 +264,17 @@ class Repository[M: StoredModel]:
         page: int = 1,
         page_size: int = 20,
     ) -> Page[M]:
-        """Offset pagination with the total; `_id` is appended so the order is stable."""
+        """Offset pagination with the total; `_id` is appended so the order is stable. Two
+        round trips, the count and the page; one when the count leaves the page empty."""
         check_page(page, page_size)
         stable = [*sort, ("_id", sort[-1][1] if sort else ASCENDING)]
         query = self._live(filter_ or {})
         with driver_errors(self.collection_name):
             total = await self._collection.count_documents(query)
-        items = await self._find(query, sort=stable, skip=(page - 1) * page_size,
-                                 limit=page_size)
+        skip = (page - 1) * page_size
+        if skip >= total:
+            return Page(items=[], total=total, page=page, page_size=page_size)
+        items = await self._find(query, sort=stable, skip=skip, limit=page_size)
         return Page(items=items, total=total, page=page, page_size=page_size)
 
     async def _count(self, filter_: Filter | None = None) -> int:

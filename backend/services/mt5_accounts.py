@@ -11,7 +11,7 @@ from backend.models.mt5_accounts import Mt5Account, Mt5AccountCreate, Mt5Account
 from backend.models.mt5_deals import Mt5Deal
 from backend.models.mt5_equity_history import Mt5EquityPoint
 from backend.models.users import UserType
-from backend.repositories.base import Clock, Page, utcnow
+from backend.repositories.base import Clock, Page, object_id, utcnow
 from backend.repositories.registry import Repositories
 from backend.services.audit import Actor, AuditTrail
 from backend.services.idempotency import Created, create_once
@@ -108,14 +108,23 @@ class Mt5AccountService:
 
     async def equity_history(self, id_: ObjectId | str, *, page: int = 1,
                              page_size: int = 50) -> Page[Mt5EquityPoint]:
-        """The account's stored daily equity points, newest day first."""
-        account = await self.repo.get(id_)
-        assert account.id is not None
-        return await self.equity.page_of(account.id, page=page, page_size=page_size)
+        """The account's stored daily equity points, newest day first (`_history_page`)."""
+        account_id = object_id(id_)
+        return await self._history_page(
+            account_id, await self.equity.page_of(account_id, page=page, page_size=page_size))
 
     async def deal_history(self, id_: ObjectId | str, *, page: int = 1,
                            page_size: int = 50) -> Page[Mt5Deal]:
-        """The account's stored deals, newest first."""
-        account = await self.repo.get(id_)
-        assert account.id is not None
-        return await self.deals.page_of(account.id, page=page, page_size=page_size)
+        """The account's stored deals, newest first (`_history_page`)."""
+        account_id = object_id(id_)
+        return await self._history_page(
+            account_id, await self.deals.page_of(account_id, page=page, page_size=page_size))
+
+    async def _history_page[T](self, account_id: ObjectId, found: Page[T]) -> Page[T]:
+        """A page of an account's history, read in two round trips (the count and the page):
+        the account itself is read only when it has no history at all, to tell an account
+        never synced (an empty page) from one that does not exist (`NotFound`). Mappings are
+        never deleted, so history always has its account."""
+        if found.total == 0:
+            await self.repo.get(account_id)
+        return found
