@@ -5,6 +5,7 @@ import socket
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from bson import Decimal128
 
 from backend.api.app import create_app
 from backend.db.connection import ConnectionManager
@@ -84,7 +85,8 @@ async def test_production_never_starts_the_embedded_server(environment: str) -> 
 
 async def test_health_report_has_measured_figures(mongo_uri: str, db_name: str) -> None:
     async with ConnectionManager(make_settings(mongo_uri, db_name)) as manager:
-        await manager.database["probe"].insert_one({"n": 1})
+        # Money is stored as Decimal128; the figures must still be read (not degraded).
+        await manager.database["probe"].insert_one({"n": 1, "amount": Decimal128("10.00")})
         report = await manager.health()
         await manager.client.drop_database(db_name)
     assert report.status == "healthy"

@@ -64,6 +64,7 @@ class EmbeddedMongoServer:
         from mongoeco.wire import AsyncMongoEcoProxyServer
 
         if self._engine_client is None:
+            _teach_bson_size_about_decimal128()
             engine: Any = None
             if self._path is not None:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def _plain_numbers(value: Any) -> Any:
 
 
 def _teach_bson_size_about_decimal128() -> None:
-    """mongoeco 4.11's `$bsonSize`, used by dbStats on its SQLite engine, refuses Decimal128
+    """mongoeco 4.11's `$bsonSize`, used by dbStats on either engine, refuses Decimal128
     ("$bsonSize cannot encode value of type Decimal128"), so `/health` could not read the
     development database's figures. A Decimal128 is 16 bytes in BSON."""
     from bson import Decimal128
@@ -151,8 +152,6 @@ def _persistent_engine(path: Path) -> Any:
     plain integers instead. This is development set-up only: a real MongoDB has no such limit.
     """
     from mongoeco.engines.sqlite import SQLiteEngine
-
-    _teach_bson_size_about_decimal128()
 
     class _FidusSQLiteEngine(SQLiteEngine):
         def _ensure_collection_row(self, conn: Any, db_name: str, coll_name: str, *,
