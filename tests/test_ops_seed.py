@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.ops import seed as ops
 from backend.ops._cli import CommandRefused
-from backend.ops.backup import verify_file
+from backend.ops.backup import ENCRYPTED_SUFFIX, BackupSource, verify_file
+from backend.ops.backup_cipher import BackupKeys
 from backend.ops.verify import verify
 from backend.security.passwords import verify_password
 from backend.settings import Environment, Settings
 from tests import ops_factories as f
-from tests.support import WRITE_COMMANDS, CommandRecorder
+from tests.support import WRITE_COMMANDS, CommandRecorder, make_settings
 
 
 async def _people(db: AsyncDatabase[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -166,3 +168,22 @@ async def test_dry_run_reports_and_writes_nothing(
     out = json.loads(capsys.readouterr().out)
     assert out["dry_run"] is True and out["would_create"]["mt5_accounts"] == 6
     assert out["would_delete"]["users"] == 4 and await _people(db) == before
+
+
+async def test_reset_backup_is_encrypted_when_a_backup_key_is_set(
+        db: AsyncDatabase[dict[str, Any]], mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    keyed = make_settings(mongo_uri, db_name, backup_encryption_key=Fernet.generate_key().decode())
+    await ops.seed(db, keyed, state="test")
+    users_before = await db["users"].count_documents({})
+    emails = [u["email"] async for u in db["users"].find({})]
+
+    report = await ops.seed(db, keyed, state="test", seed_number=2, reset=True,
+                            backup_directory=tmp_path)
+
+    assert report.backup_path is not None and report.backup_path.name.endswith(ENCRYPTED_SUFFIX)
+    with pytest.raises(CommandRefused):
+        verify_file(report.backup_path)  # no key: refused, not read
+    manifest = verify_file(BackupSource(report.backup_path, BackupKeys.from_settings(keyed)))
+    assert manifest.entry("users").count == users_before
+    sealed = report.backup_path.read_bytes()
+    assert not any(email.encode() in sealed for email in emails)

@@ -9,17 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.db.connection import CODEC_OPTIONS
 from backend.db.schema_registry import get_schema
 from backend.ops import validate as ops
-from backend.ops.backup import verify_file
+from backend.ops._cli import CommandRefused
+from backend.ops.backup import ENCRYPTED_SUFFIX, BackupSource, verify_file
+from backend.ops.backup_cipher import BackupKeys
 from backend.repositories.base import PENDING_BATCH
 from backend.settings import Settings
 from tests import ops_factories as f
-from tests.support import CommandRecorder
+from tests.support import CommandRecorder, make_settings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 N = 35
@@ -240,3 +243,23 @@ async def test_fix_pages_over_ids_of_every_type(db: AsyncDatabase[dict[str, Any]
     ranges = [flt for flt in finds if isinstance(flt, dict) and isinstance(flt.get("_id"), dict)
               and {"$gt", "$gte", "$lt", "$lte"} & set(flt["_id"])]
     assert ranges == []
+
+
+async def test_cli_fix_backup_is_encrypted_when_a_backup_key_is_set(
+        db: AsyncDatabase[dict[str, Any]], mongo_uri: str, db_name: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    legacy = legacy_set()[:4]
+    await db["users"].insert_many(legacy)
+    keyed = make_settings(mongo_uri, db_name, backup_encryption_key=Fernet.generate_key().decode())
+    args = ["--fix", "--json", "--backup-dir", str(tmp_path), "--collections", "users"]
+    assert ops.main(args, settings=keyed) == 0
+    assert json.loads(capsys.readouterr().out)["fix"]["fixed"] == 4
+
+    (copy,) = tmp_path.iterdir()
+    assert copy.name.endswith(ENCRYPTED_SUFFIX)
+    with pytest.raises(CommandRefused):
+        verify_file(copy)  # no key: refused, not read
+    assert verify_file(BackupSource(copy, BackupKeys.from_settings(keyed))).entry(
+        "users").count == 4
+    sealed = copy.read_bytes()
+    assert not any(user["email"].encode() in sealed for user in legacy)

@@ -62,6 +62,7 @@ from backend.models.users import KycStatus, User, UserCreate, UserType
 from backend.ops._audit import audited_collection, record_each, record_script_run
 from backend.ops._cli import CommandRefused, Context, Outcome, base_parser, run_command
 from backend.ops.backup import backup, default_path
+from backend.ops.backup_cipher import BackupKeys
 from backend.services import Actor, Services
 from backend.settings import REPO_ROOT, Environment, Settings
 
@@ -154,14 +155,17 @@ async def _refuse_non_demo_users(db: AsyncDatabase[dict[str, Any]]) -> None:
 
 
 async def _reset(
-    db: AsyncDatabase[dict[str, Any]], report: SeedReport, backup_directory: Path | None
+    db: AsyncDatabase[dict[str, Any]], report: SeedReport, backup_directory: Path | None,
+    keys: BackupKeys | None,
 ) -> None:
     counts = {name: await db[name].count_documents({}) for name in SEEDED_COLLECTIONS}
     report.deleted = {name: count for name, count in counts.items() if count}
     if report.dry_run or not report.deleted:
         return
-    report.backup_path = default_path(db.name, "before-seed-reset", directory=backup_directory)
-    await backup(db, report.backup_path, collections=list(report.deleted))
+    # Encrypted like every other backup when BACKUP_ENCRYPTION_KEY is set.
+    report.backup_path = default_path(db.name, "before-seed-reset", directory=backup_directory,
+                                      encrypted=keys is not None)
+    await backup(db, report.backup_path, collections=list(report.deleted), keys=keys)
     run_id = f"seed-reset-{ObjectId()}"
     for name in report.deleted:
         audited = audited_collection(name)
@@ -202,12 +206,12 @@ async def seed(
                              "seeded collections")
     if dry_run:
         if reset:
-            await _reset(db, report, backup_directory)
+            await _reset(db, report, backup_directory, BackupKeys.from_settings(settings))
         report.would_create = planned_counts(state)
         return report
     await index_sync.apply(db, await index_sync.plan(db))
     if reset:
-        await _reset(db, report, backup_directory)
+        await _reset(db, report, backup_directory, BackupKeys.from_settings(settings))
     if state != "empty":
         await _populate(Services(db, settings), PLANS[state], random.Random(seed_number), report)
     for name in ("users", "investments", "mt5_accounts", "crm_prospects"):

@@ -36,6 +36,7 @@ from backend.ops._audit import record_script_run, script_record
 from backend.ops._cli import Context, Outcome, ProgressSink, base_parser, no_progress, run_command
 from backend.ops._schema_check import document_problems
 from backend.ops.backup import backup, default_path
+from backend.ops.backup_cipher import BackupKeys
 from backend.repositories.audit_log import AuditLogRepository
 from backend.repositories.base import utcnow
 from backend.repositories.users import UserRepository
@@ -205,6 +206,7 @@ async def fix_legacy_users(
     *,
     batch_size: int = BATCH_SIZE,
     backup_directory: Path | None = None,
+    keys: BackupKeys | None = None,
     dry_run: bool = False,
     clock: Clock = utcnow,
     after_batch: AfterBatch | None = None,
@@ -224,8 +226,9 @@ async def fix_legacy_users(
     if report.legacy_found == 0:
         return report
     if not dry_run:
-        report.backup_path = default_path(db.name, "users-before-fix", directory=backup_directory)
-        await backup(db, report.backup_path, collections=["users"])
+        report.backup_path = default_path(db.name, "users-before-fix", directory=backup_directory,
+                                          encrypted=keys is not None)
+        await backup(db, report.backup_path, collections=["users"], keys=keys)
     now = clock()
     # The user_ids in use, read once: users number in the thousands, and one read beats a
     # lookup a batch. One taken after this read is refused by the unique index and reported.
@@ -338,8 +341,9 @@ async def _command(ctx: Context) -> Outcome:
     if args.fix:
         with ctx.track("fixing legacy users") as progress:
             fix = await fix_legacy_users(ctx.db, batch_size=args.batch_size,
-                                         backup_directory=args.backup_dir, dry_run=args.dry_run,
-                                         progress=progress)
+                                         backup_directory=args.backup_dir,
+                                         keys=BackupKeys.from_settings(ctx.settings),
+                                         dry_run=args.dry_run, progress=progress)
         verb = "would fix" if fix.dry_run else "fixed"
         count = fix.would_fix if fix.dry_run else fix.fixed
         messages.append(f"legacy users: {fix.legacy_found} found, {verb} {count}, "
