@@ -12,7 +12,6 @@ and the benchmark measures the two programs sharing one core. Here the parent st
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,23 +26,17 @@ from pydantic import SecretStr
 
 from backend.settings import DEV_BRIDGE_API_KEY
 from mt5_bridge_service import BridgeSettings, create_app
+from tests.support import free_port
 from tests.sync_factories import simulator
 
 STARTUP_SECONDS = 120.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def bridge_process(first_login: int, count: int, latency_seconds: float) -> Iterator[str]:
     """The base URL of a bridge process serving `count` simulated accounts."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(

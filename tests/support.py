@@ -4,6 +4,7 @@ that moves only when a test moves it."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,14 @@ class CommandRecorder(monitoring.CommandListener):
 
     def writes(self) -> int:
         return sum(1 for name in self.names() if name in WRITE_COMMANDS)
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, read, released): for a server a test starts,
+    or for a connection that must be refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_settings(uri: str, database: str, **overrides: Any) -> Settings:

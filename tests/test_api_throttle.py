@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +19,7 @@ from backend.api.app import create_app
 from backend.security.addresses import client_address, trusted_networks
 from backend.settings import REPO_ROOT, Settings
 from tests.api_support import API, api_settings, assert_error
+from tests.support import free_port
 
 LIMIT = 4
 
@@ -94,12 +94,6 @@ async def test_two_app_instances_share_one_bucket(app: FastAPI, settings: Settin
     assert statuses == [401] * LIMIT + [429]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def two_processes(mongo_uri: str, db_name: str, tmp_path: Any) -> Iterator[list[str]]:
     """Two `python -m backend` processes on one database."""
@@ -110,7 +104,7 @@ def two_processes(mongo_uri: str, db_name: str, tmp_path: Any) -> Iterator[list[
                 "MONGODB_MIN_POOL_SIZE": "0", "BCRYPT_ROUNDS": "4",
                 "JWT_SECRET": "two-process-test-signing-key-0123456789-abcdef",
                 "LOGIN_IP_MAX_ATTEMPTS_PER_MINUTE": str(LIMIT)})
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     with open(tmp_path / "servers.log", "w") as log:
         processes = [subprocess.Popen([sys.executable, "-m", "backend", "--port", str(port)],
                                       cwd=tmp_path, env=env, stdout=log, stderr=log)

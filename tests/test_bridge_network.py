@@ -6,7 +6,6 @@ message that says what happened."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ import pytest
 from backend.bridge import BridgeClient, BridgeRefused, BridgeUnreachable
 from backend.settings import DEV_BRIDGE_API_KEY
 from tests.bridge_process import bridge_process
+from tests.support import free_port
 from tests.sync_factories import HISTORY_END, simulator
 
 FIRST_LOGIN = 72_000_000
@@ -66,16 +66,9 @@ async def test_a_wrong_key_is_refused_and_not_retried(bridge_url: str) -> None:
     assert sleeps.seconds == []
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens once the socket is closed
-
-
 async def test_a_refused_connection_is_unreachable_and_retried() -> None:
     sleeps = Sleeps()
-    async with BridgeClient(f"http://127.0.0.1:{_closed_port()}", DEV_BRIDGE_API_KEY,
+    async with BridgeClient(f"http://127.0.0.1:{free_port()}", DEV_BRIDGE_API_KEY,
                             attempts=3, sleep=sleeps) as bridge:
         with pytest.raises(BridgeUnreachable) as caught:
             await bridge.account(FIRST_LOGIN)

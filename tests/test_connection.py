@@ -1,6 +1,5 @@
 import logging
 import re
-import socket
 
 import httpx
 import pytest
@@ -11,13 +10,7 @@ from backend.api.app import create_app
 from backend.db.connection import ConnectionManager
 from backend.db.embedded import EmbeddedMongoServer
 from backend.errors import DatabaseUnavailable
-from tests.support import make_settings
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port, make_settings
 
 
 async def test_connect_makes_three_attempts_with_growing_waits(
@@ -29,7 +22,7 @@ async def test_connect_makes_three_attempts_with_growing_waits(
         waits.append(seconds)
 
     settings = make_settings(
-        f"mongodb://127.0.0.1:{closed_port()}/", "fidus_test_unreachable",
+        f"mongodb://127.0.0.1:{free_port()}/", "fidus_test_unreachable",
         mongodb_server_selection_timeout_ms=100,
     )
     manager = ConnectionManager(settings, sleep=fake_sleep)
@@ -111,7 +104,7 @@ async def test_degraded_check_makes_health_degraded(mongo_uri: str, db_name: str
 
 
 async def test_health_endpoint_follows_the_database_down_and_back() -> None:
-    port = closed_port()
+    port = free_port()
     server = EmbeddedMongoServer(port=port)
     uri = server.start()
     settings = make_settings(uri, "fidus_test_health", mongodb_server_selection_timeout_ms=300)
@@ -152,7 +145,7 @@ def _assert_no_leak(text: str, port: int) -> None:
 
 
 async def test_a_503_names_the_error_class_never_the_host_or_the_driver_text() -> None:
-    port = closed_port()
+    port = free_port()
     server = EmbeddedMongoServer(port=port)
     settings = make_settings(server.start(), "fidus_test_503",
                              mongodb_server_selection_timeout_ms=300)
@@ -250,9 +243,9 @@ def test_the_service_exits_with_one_readable_line_when_the_database_is_unreachab
     import sys
 
     env = {**os.environ, "FIDUS_ENV": "development",
-           "MONGODB_URI": f"mongodb://127.0.0.1:{closed_port()}/",
+           "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/",
            "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "100", "MONGODB_CONNECT_TIMEOUT_MS": "100"}
-    done = subprocess.run([sys.executable, "-m", "backend", "--port", str(closed_port())],
+    done = subprocess.run([sys.executable, "-m", "backend", "--port", str(free_port())],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -52,11 +53,13 @@ def _accounts(services: Services, count: int, first_login: int) -> list[Mt5Accou
     return built
 
 
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """One timed fetch phase: wall and this process's CPU seconds, and the deals converted."""
 
-    def __init__(self, wall: float, cpu: float, deals: int) -> None:
-        self.wall, self.cpu, self.deals = wall, cpu, deals
+    wall: float
+    cpu: float
+    deals: int
 
 
 async def _fetch_phase(job: SyncJob, accounts: list[Mt5Account]) -> Fetched:
